@@ -1,0 +1,106 @@
+"""Attention, PyTorch twin of `minillm.np.attention`.
+
+Mask convention, as everywhere in minillm: bool, **True = may attend**, broadcastable to
+(batch, heads, seq_q, seq_k). When the weights are not needed (training, generation) attention
+runs through PyTorch's fused `F.scaled_dot_product_attention`; ask for `need_weights=True` to get
+the weights for pictures (the explicit formula, the same numbers up to float rounding).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minillm.checks import check_last_dim, check_mask, check_ndim, check_qkv
+from minillm.functional import softmax
+from minillm.layers import Linear
+from minillm.positional import rope
+
+
+def causal_mask(seq_q, seq_k=None, device=None):
+    """(seq_q, seq_k) bool, True = may attend: query i sees keys 0..i + (seq_k - seq_q)."""
+    seq_k = seq_q if seq_k is None else seq_k
+    return torch.ones(seq_q, seq_k, dtype=torch.bool, device=device).tril(diagonal=seq_k - seq_q)
+
+
+def padding_mask(is_token):
+    """(batch, 1, 1, seq_k) bool from is_token: (batch, seq_k) bool, True = a real token."""
+    is_token = torch.as_tensor(is_token, dtype=torch.bool)
+    check_ndim("is_token", is_token, 2)
+    return is_token[:, None, None, :]
+
+
+def scaled_dot_product_attention(q, k, v, mask=None, scale=None, need_weights=True):
+    """softmax(q k^T * scale, masked) v.
+
+    q: (..., seq_q, d_head), k: (..., seq_k, d_head), v: (..., seq_k, d_v).
+    mask: bool broadcastable to (..., seq_q, seq_k), True = may attend.
+    Returns (out (..., seq_q, d_v), weights (..., seq_q, seq_k) or None if not need_weights).
+    A query whose keys are all masked gets output 0 (and weights 0), not NaN.
+    """
+    check_qkv(q, k, v)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores_shape = (*q.shape[:-1], k.shape[-2])
+    check_mask(mask, scores_shape)
+    if not need_weights:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+        if mask is not None:   # the fused kernel returns NaN for a query with no visible key
+            out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
+        return out, None
+    scores = q @ k.transpose(-1, -2) * scale
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = softmax(scores, axis=-1)
+    return weights @ v, weights
+
+
+def split_heads(x, n_heads):
+    """(batch, seq, d_model) -> (batch, heads, seq, d_head)."""
+    batch, seq, d_model = x.shape
+    return x.view(batch, seq, n_heads, d_model // n_heads).transpose(1, 2)
+
+
+def merge_heads(x):
+    """(batch, heads, seq, d_head) -> (batch, seq, heads * d_head)."""
+    batch, heads, seq, d_head = x.shape
+    return x.transpose(1, 2).reshape(batch, seq, heads * d_head)
+
+
+class MultiHeadAttention(nn.Module):
+    """Project, split into heads, attend, merge, project back.
+
+    q_proj, k_proj, v_proj, out_proj: Linear(d_model, d_model). rope_base: if given, rotate
+    q and k by position (rotary embeddings) before the scores.
+    """
+
+    def __init__(self, d_model, n_heads, bias=True, rope_base=None):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        self.n_heads, self.rope_base = n_heads, rope_base
+        self.q_proj = Linear(d_model, d_model, bias=bias)
+        self.k_proj = Linear(d_model, d_model, bias=bias)
+        self.v_proj = Linear(d_model, d_model, bias=bias)
+        self.out_proj = Linear(d_model, d_model, bias=bias)
+
+    def forward(self, x_q, x_kv=None, mask=None, need_weights=False):
+        """x_q: (batch, seq_q, d_model) queries' inputs; x_kv: (batch, seq_k, d_model) keys' and
+        values' inputs, None = x_q (self-attention); mask: bool broadcastable to
+        (batch, heads, seq_q, seq_k), True = may attend.
+        Returns (out (batch, seq_q, d_model), weights (batch, heads, seq_q, seq_k) or None)."""
+        x_kv = x_q if x_kv is None else x_kv
+        check_ndim("x_q", x_q, 3)
+        check_ndim("x_kv", x_kv, 3)
+        check_last_dim("x_q", x_q, self.q_proj.in_features, "d_model")
+        check_last_dim("x_kv", x_kv, self.k_proj.in_features, "d_model")
+        if x_q.shape[0] != x_kv.shape[0]:
+            raise ValueError(f"x_q has batch {x_q.shape[0]} but x_kv has batch {x_kv.shape[0]}")
+        q = split_heads(self.q_proj(x_q), self.n_heads)
+        k = split_heads(self.k_proj(x_kv), self.n_heads)
+        v = split_heads(self.v_proj(x_kv), self.n_heads)
+        if self.rope_base is not None:
+            q, k = rope(q, self.rope_base), rope(k, self.rope_base)
+        heads, weights = scaled_dot_product_attention(q, k, v, mask, need_weights=need_weights)
+        return self.out_proj(merge_heads(heads)), weights

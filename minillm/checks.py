@@ -1,0 +1,72 @@
+"""Shape checks shared by the NumPy reference and the PyTorch twin.
+
+Wrong shapes should fail early with a sentence a learner can act on, e.g.
+"q has d_head=32 but k has d_head=16", never with a broadcasting traceback from deep inside.
+Every function here looks only at `.shape` / `.ndim` / `.dtype`, so it works on arrays and tensors.
+"""
+from __future__ import annotations
+
+import math
+
+
+def check_ndim(name, x, at_least):
+    if x.ndim < at_least:
+        raise ValueError(f"{name} must have at least {at_least} dimensions, got shape {tuple(x.shape)}")
+
+
+def check_last_dim(name, x, expected, meaning="features"):
+    if x.shape[-1] != expected:
+        raise ValueError(
+            f"{name} has {meaning}={x.shape[-1]} in its last dimension (shape {tuple(x.shape)}), "
+            f"expected {expected}"
+        )
+
+
+def check_qkv(q, k, v):
+    """q: (..., seq_q, d_head), k: (..., seq_k, d_head), v: (..., seq_k, d_v)."""
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        check_ndim(name, x, 2)
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q has d_head={q.shape[-1]} but k has d_head={k.shape[-1]} "
+                         f"(q {tuple(q.shape)}, k {tuple(k.shape)})")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k has seq_k={k.shape[-2]} but v has {v.shape[-2]} positions "
+                         f"(k {tuple(k.shape)}, v {tuple(v.shape)})")
+    if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+        raise ValueError(f"q, k and v must share their leading (batch, heads) dimensions, got "
+                         f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
+
+
+def check_mask(mask, scores_shape):
+    """mask must be boolean and broadcast to scores_shape = (..., seq_q, seq_k)."""
+    if mask is None:
+        return
+    if str(mask.dtype) not in ("bool", "torch.bool"):
+        raise ValueError(f"mask must be boolean (True = may attend), got dtype {mask.dtype}")
+    target = tuple(scores_shape)
+    shape = tuple(mask.shape)
+    ok = len(shape) <= len(target) and all(
+        m in (1, t) for m, t in zip(reversed(shape), reversed(target))
+    )
+    if not ok:
+        raise ValueError(
+            f"mask of shape {shape} does not fit attention scores of shape {target} "
+            f"(batch, heads, seq_q, seq_k); use e.g. (seq_q, seq_k) or (batch, 1, 1, seq_k)"
+        )
+
+
+def check_seq_len(seq_len, max_seq_len, what="positional table"):
+    if seq_len > max_seq_len:
+        raise ValueError(f"sequence of length {seq_len} is longer than the {what} "
+                         f"(max_seq_len={max_seq_len})")
+
+
+def check_token_ids(ids, vocab_size):
+    """ids: integer array/tensor with values in [0, vocab_size)."""
+    if "int" not in str(ids.dtype):
+        raise ValueError(f"token ids must be integers, got dtype {ids.dtype}")
+    if math.prod(ids.shape) == 0:
+        raise ValueError("got an empty sequence of token ids")
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), got values from {lo} to {hi}")

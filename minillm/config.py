@@ -1,0 +1,114 @@
+"""One dataclass describes every Transformer in the course, NumPy and PyTorch alike.
+
+The same `TransformerConfig` is read by `minillm.np` (the NumPy reference) and by the PyTorch
+twins, so a model and its reference can never disagree about a hyper-parameter. Presets give
+laptop-sized models names instead of magic numbers: `TransformerConfig.tiny()`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+NORMS = ("layer", "rms")
+ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "swiglu")
+POSITIONALS = ("learned", "sinusoidal", "rope", "none")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Hyper-parameters of an encoder, a decoder or a decoder-only language model.
+
+    vocab_size:     number of token ids the embedding table holds.
+    d_model:        width of every token vector (the residual stream).
+    n_heads:        attention heads; each head works in d_head = d_model // n_heads dimensions.
+    n_layers:       how many layers (blocks) are stacked.
+    d_ff:           hidden width of the feed-forward network.
+    max_seq_len:    longest sequence the positional table (and the model) accepts.
+    norm:           "layer" (LayerNorm) or "rms" (RMSNorm).
+    norm_eps:       the epsilon inside the norm (1e-5 in GPT-2, 1e-12 in BERT, 1e-6 in Llama).
+    norm_first:     True = pre-LN, x + Sublayer(Norm(x)); False = post-LN, Norm(x + Sublayer(x)).
+    activation:     feed-forward non-linearity: "relu", "gelu" (exact), "gelu_tanh", "swiglu".
+    positional:     "learned", "sinusoidal", "rope" (rotary, inside attention) or "none".
+    rope_base:      the base b of the rotary angles theta_i = b^(-2i/d_head).
+    bias:           whether linear layers (and LayerNorm) carry a bias.
+    tie_embeddings: decoder LM only: the output head reuses the token embedding matrix.
+    n_segments:     encoder only: size of the segment (token-type) table; 0 = none.
+    embedding_norm: encoder only: a norm right after the embeddings (BERT has one).
+    dropout:        dropout probability used by the PyTorch twin while training (NumPy has none).
+    """
+
+    vocab_size: int = 256
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 256
+    max_seq_len: int = 128
+    norm: str = "layer"
+    norm_eps: float = 1e-5
+    norm_first: bool = True
+    activation: str = "gelu"
+    positional: str = "learned"
+    rope_base: float = 10000.0
+    bias: bool = True
+    tie_embeddings: bool = True
+    n_segments: int = 0
+    embedding_norm: bool = False
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        for name in ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff", "max_seq_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}: "
+                "every head needs d_model // n_heads dimensions"
+            )
+        _check_choice("norm", self.norm, NORMS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("positional", self.positional, POSITIONALS)
+        if self.positional == "rope" and self.d_head % 2:
+            raise ValueError(f"rotary positions rotate pairs of dimensions: d_head={self.d_head} is odd")
+
+    @property
+    def d_head(self) -> int:
+        """Width of one attention head: d_model // n_heads."""
+        return self.d_model // self.n_heads
+
+    def replace(self, **changes) -> TransformerConfig:
+        """A copy with some fields changed: `cfg.replace(n_layers=4)`."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    # ---- named, laptop-sized presets -------------------------------------------------------
+    @classmethod
+    def tiny(cls, **changes) -> TransformerConfig:
+        """A 2-layer, 64-wide pre-LN model: trains in seconds on a laptop CPU."""
+        return cls(**changes)
+
+    @classmethod
+    def gpt2_like(cls, **changes) -> TransformerConfig:
+        """GPT-2's recipe: pre-LN LayerNorm, tanh-GELU, learned positions, biases, tied head."""
+        base = dict(norm="layer", norm_eps=1e-5, norm_first=True, activation="gelu_tanh",
+                    positional="learned", bias=True, tie_embeddings=True)
+        return cls(**{**base, **changes})
+
+    @classmethod
+    def llama_like(cls, **changes) -> TransformerConfig:
+        """Llama's recipe: pre-norm RMSNorm, SwiGLU, rotary positions, no biases, untied head."""
+        base = dict(norm="rms", norm_eps=1e-6, norm_first=True, activation="swiglu",
+                    positional="rope", bias=False, tie_embeddings=False, d_ff=172)
+        return cls(**{**base, **changes})
+
+    @classmethod
+    def bert_like(cls, **changes) -> TransformerConfig:
+        """BERT's recipe: post-LN, exact GELU, learned positions, segments, a norm on embeddings."""
+        base = dict(norm="layer", norm_eps=1e-12, norm_first=False, activation="gelu",
+                    positional="learned", bias=True, n_segments=2, embedding_norm=True)
+        return cls(**{**base, **changes})
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")

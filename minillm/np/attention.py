@@ -1,0 +1,143 @@
+"""Attention: masks, scaled dot-product attention and multi-head attention (NumPy reference).
+
+Mask convention, everywhere in minillm: a boolean array, **True = may attend**, broadcastable to
+the scores' shape (batch, heads, seq_q, seq_k). (That is PyTorch's `F.scaled_dot_product_attention`
+convention; `nn.MultiheadAttention` uses the opposite one.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minillm.checks import check_last_dim, check_mask, check_ndim, check_qkv
+from minillm.np.functional import softmax, softmax_backward
+from minillm.np.layers import linear, linear_backward, prefixed, subparams
+from minillm.np.positional import rope, rope_backward
+
+
+def causal_mask(seq_q, seq_k=None):
+    """(seq_q, seq_k) bool, True = may attend: query i sees keys 0..i (and nothing after).
+
+    When seq_k > seq_q (new queries appended to cached keys), the queries are the *last*
+    seq_q positions, so query i sees keys 0..i + (seq_k - seq_q).
+    """
+    seq_k = seq_q if seq_k is None else seq_k
+    return np.tril(np.ones((seq_q, seq_k), dtype=bool), k=seq_k - seq_q)
+
+
+def padding_mask(is_token):
+    """(batch, 1, 1, seq_k) bool from is_token: (batch, seq_k) bool, True = a real token.
+
+    Padding keys are hidden from every query of every head.
+    """
+    is_token = np.asarray(is_token, dtype=bool)
+    check_ndim("is_token", is_token, 2)
+    return is_token[:, None, None, :]
+
+
+def scaled_dot_product_attention(q, k, v, mask=None, scale=None):
+    """softmax(q k^T * scale, masked) v.
+
+    q: (..., seq_q, d_head), k: (..., seq_k, d_head), v: (..., seq_k, d_v).
+    mask: bool broadcastable to (..., seq_q, seq_k), True = may attend. None = attend to all.
+    scale: defaults to 1 / sqrt(d_head).
+    Returns (out, weights): out (..., seq_q, d_v); weights (..., seq_q, seq_k), rows sum to 1
+    (a query whose keys are all masked gets weights 0 and output 0, not NaN).
+    """
+    check_qkv(q, k, v)
+    scores = q @ np.swapaxes(k, -1, -2) * _scale(q, scale)
+    check_mask(mask, scores.shape)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = softmax(scores, axis=-1)
+    return weights @ v, weights
+
+
+def scaled_dot_product_attention_backward(dout, q, k, v, mask=None, scale=None):
+    """Gradients (dq, dk, dv) of scaled_dot_product_attention's `out`, given dout = dL/dout."""
+    _, weights = scaled_dot_product_attention(q, k, v, mask, scale)
+    dv = np.swapaxes(weights, -1, -2) @ dout
+    dweights = dout @ np.swapaxes(v, -1, -2)
+    dscores = softmax_backward(dweights, weights) * _scale(q, scale)   # masked entries: weight 0
+    return dscores @ k, np.swapaxes(dscores, -1, -2) @ q, dv
+
+
+def split_heads(x, n_heads):
+    """(batch, seq, d_model) -> (batch, heads, seq, d_head)."""
+    batch, seq, d_model = x.shape
+    return x.reshape(batch, seq, n_heads, d_model // n_heads).transpose(0, 2, 1, 3)
+
+
+def merge_heads(x):
+    """(batch, heads, seq, d_head) -> (batch, seq, heads * d_head)."""
+    batch, heads, seq, d_head = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(batch, seq, heads * d_head)
+
+
+def multi_head_attention(params, x_q, x_kv=None, mask=None, n_heads=1, rope_base=None):
+    """Project, split into heads, attend, merge, project back.
+
+    params: {"q_proj.weight", "k_proj.weight", "v_proj.weight", "out_proj.weight"} each
+            (d_model, d_model) in the (out, in) layout of nn.Linear, plus ".bias" (d_model,) if any.
+    x_q:  (batch, seq_q, d_model) the queries' inputs.
+    x_kv: (batch, seq_k, d_model) the keys' and values' inputs; None = x_q (self-attention),
+          otherwise cross-attention (e.g. decoder queries over encoder outputs).
+    mask: bool broadcastable to (batch, n_heads, seq_q, seq_k), True = may attend.
+    rope_base: if given, rotate q and k by their positions (rotary embeddings) before the scores.
+    Returns (out, weights): out (batch, seq_q, d_model); weights (batch, n_heads, seq_q, seq_k).
+    """
+    q, k, v = _project_qkv(params, x_q, x_kv, n_heads, rope_base)
+    heads, weights = scaled_dot_product_attention(q, k, v, mask)
+    out = linear(subparams(params, "out_proj"), merge_heads(heads))
+    return out, weights
+
+
+def multi_head_attention_backward(dout, params, x_q, x_kv=None, mask=None, n_heads=1,
+                                  rope_base=None):
+    """Returns (dx_q, dx_kv, grads): dx_kv is None for self-attention (its gradient is in dx_q).
+
+    grads has the same keys as params.
+    """
+    self_attention = x_kv is None
+    x_kv = x_q if self_attention else x_kv
+    q, k, v = _project_qkv(params, x_q, x_kv, n_heads, rope_base)
+    heads, _ = scaled_dot_product_attention(q, k, v, mask)
+
+    grads = {}
+    dmerged, g = linear_backward(dout, subparams(params, "out_proj"), merge_heads(heads))
+    grads.update(prefixed(g, "out_proj"))
+    dq, dk, dv = scaled_dot_product_attention_backward(split_heads(dmerged, n_heads), q, k, v, mask)
+    if rope_base is not None:
+        dq, dk = rope_backward(dq, rope_base), rope_backward(dk, rope_base)
+    dx_q, g = linear_backward(merge_heads(dq), subparams(params, "q_proj"), x_q)
+    grads.update(prefixed(g, "q_proj"))
+    dx_k, g = linear_backward(merge_heads(dk), subparams(params, "k_proj"), x_kv)
+    grads.update(prefixed(g, "k_proj"))
+    dx_v, g = linear_backward(merge_heads(dv), subparams(params, "v_proj"), x_kv)
+    grads.update(prefixed(g, "v_proj"))
+    dx_kv = dx_k + dx_v
+    if self_attention:
+        return dx_q + dx_kv, None, grads
+    return dx_q, dx_kv, grads
+
+
+def _project_qkv(params, x_q, x_kv, n_heads, rope_base):
+    x_kv = x_q if x_kv is None else x_kv
+    check_ndim("x_q", x_q, 3)
+    check_ndim("x_kv", x_kv, 3)
+    d_model = params["q_proj.weight"].shape[1]
+    check_last_dim("x_q", x_q, d_model, "d_model")
+    check_last_dim("x_kv", x_kv, d_model, "d_model")
+    if d_model % n_heads:
+        raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+    if x_q.shape[0] != x_kv.shape[0]:
+        raise ValueError(f"x_q has batch {x_q.shape[0]} but x_kv has batch {x_kv.shape[0]}")
+    q = split_heads(linear(subparams(params, "q_proj"), x_q), n_heads)
+    k = split_heads(linear(subparams(params, "k_proj"), x_kv), n_heads)
+    v = split_heads(linear(subparams(params, "v_proj"), x_kv), n_heads)
+    if rope_base is not None:
+        q, k = rope(q, rope_base), rope(k, rope_base)
+    return q, k, v
+
+
+def _scale(q, scale):
+    return 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale

@@ -1,0 +1,326 @@
+"""Transformer layers and whole models, NumPy reference: residual sub-layers, the encoder layer,
+the decoder layer with cross-attention, a BERT-style encoder and a decoder-only language model.
+
+Hyper-parameters come from one `TransformerConfig`; parameters are a flat dict whose keys are the
+PyTorch twin's `state_dict()` keys ("layers.0.self_attn.q_proj.weight", ...).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minillm.checks import check_ndim, check_seq_len, check_token_ids
+from minillm.np.attention import (
+    causal_mask,
+    multi_head_attention,
+    multi_head_attention_backward,
+    padding_mask,
+)
+from minillm.np.layers import (
+    embedding,
+    embedding_backward,
+    feed_forward,
+    feed_forward_backward,
+    linear,
+    linear_backward,
+    norm,
+    norm_backward,
+    prefixed,
+    subparams,
+)
+from minillm.np.positional import (
+    learned_positions,
+    learned_positions_backward,
+    sinusoidal_encoding,
+)
+
+# ---- residual sub-layers ---------------------------------------------------------------------
+
+
+def residual(sublayer, norm_params, x, cfg):
+    """Wrap a sub-layer with a residual connection and a norm, in either arrangement.
+
+    cfg.norm_first=False (post-LN, the original Transformer): y = Norm(x + Sublayer(x)).
+    cfg.norm_first=True  (pre-LN, GPT-2 and most LLMs since):  y = x + Sublayer(Norm(x)).
+    sublayer: h (batch, seq, d_model) -> (out (batch, seq, d_model), aux); aux is passed through
+    (attention weights, for instance). Returns (y, aux).
+    """
+    if cfg.norm_first:
+        out, aux = sublayer(norm(norm_params, x, cfg.norm, cfg.norm_eps))
+        return x + out, aux
+    out, aux = sublayer(x)
+    return norm(norm_params, x + out, cfg.norm, cfg.norm_eps), aux
+
+
+def residual_backward(dy, sublayer, sublayer_backward, norm_params, x, cfg):
+    """sublayer_backward: (dout, h) -> (dh, grads). Returns (dx, sublayer_grads, norm_grads)."""
+    if cfg.norm_first:
+        h = norm(norm_params, x, cfg.norm, cfg.norm_eps)
+        dh, sub_grads = sublayer_backward(dy, h)
+        dx_norm, norm_grads = norm_backward(dh, norm_params, x, cfg.norm, cfg.norm_eps)
+        return dy + dx_norm, sub_grads, norm_grads       # the residual path passes dy straight on
+    out, _ = sublayer(x)
+    ds, norm_grads = norm_backward(dy, norm_params, x + out, cfg.norm, cfg.norm_eps)
+    dx_sub, sub_grads = sublayer_backward(ds, x)
+    return ds + dx_sub, sub_grads, norm_grads
+
+
+# ---- layers ----------------------------------------------------------------------------------
+
+
+def encoder_layer(params, x, cfg, mask=None):
+    """Self-attention then feed-forward, each inside `residual`.
+
+    params keys: self_attn.*, norm1.*, ff.*, norm2.*.  x: (batch, seq, d_model).
+    mask: bool broadcastable to (batch, heads, seq, seq), True = may attend. A GPT block is this
+    layer with a causal mask. Returns (y (batch, seq, d_model), weights (batch, heads, seq, seq)).
+    """
+    x, weights = residual(_self_attention(params, cfg, mask), subparams(params, "norm1"), x, cfg)
+    y, _ = residual(_feed_forward(params, cfg), subparams(params, "norm2"), x, cfg)
+    return y, weights
+
+
+def encoder_layer_backward(dy, params, x, cfg, mask=None):
+    """Returns (dx, grads) for encoder_layer's output y; grads has the keys of params."""
+    attend, attend_backward = _self_attention(params, cfg, mask), _self_attention_backward(params, cfg, mask)
+    h, _ = residual(attend, subparams(params, "norm1"), x, cfg)
+    dh, g_ff, g_norm2 = residual_backward(dy, _feed_forward(params, cfg),
+                                          _feed_forward_backward(params, cfg),
+                                          subparams(params, "norm2"), h, cfg)
+    dx, g_attn, g_norm1 = residual_backward(dh, attend, attend_backward,
+                                            subparams(params, "norm1"), x, cfg)
+    return dx, {**prefixed(g_attn, "self_attn"), **prefixed(g_norm1, "norm1"),
+                **prefixed(g_ff, "ff"), **prefixed(g_norm2, "norm2")}
+
+
+def decoder_layer(params, x, memory, cfg, self_mask=None, memory_mask=None):
+    """Masked self-attention, cross-attention over the encoder's output, feed-forward.
+
+    params keys: self_attn.*, norm1.*, cross_attn.*, norm2.*, ff.*, norm3.*.
+    x: (batch, seq_q, d_model) decoder states; memory: (batch, seq_k, d_model) encoder outputs.
+    self_mask: bool (batch, heads, seq_q, seq_q)-broadcastable, True = may attend (pass a causal
+    mask); memory_mask: bool (batch, heads, seq_q, seq_k)-broadcastable (padding of the source).
+    Returns (y, self_weights (batch, heads, seq_q, seq_q), cross_weights (batch, heads, seq_q, seq_k)).
+    """
+    x, self_weights = residual(_self_attention(params, cfg, self_mask), subparams(params, "norm1"), x, cfg)
+    x, cross_weights = residual(_cross_attention(params, cfg, memory, memory_mask),
+                                subparams(params, "norm2"), x, cfg)
+    y, _ = residual(_feed_forward(params, cfg), subparams(params, "norm3"), x, cfg)
+    return y, self_weights, cross_weights
+
+
+def decoder_layer_backward(dy, params, x, memory, cfg, self_mask=None, memory_mask=None):
+    """Returns (dx, dmemory, grads) for decoder_layer's output y."""
+    attend = _self_attention(params, cfg, self_mask)
+    cross = _cross_attention(params, cfg, memory, memory_mask)
+    h1, _ = residual(attend, subparams(params, "norm1"), x, cfg)
+    h2, _ = residual(cross, subparams(params, "norm2"), h1, cfg)
+
+    dh2, g_ff, g_norm3 = residual_backward(dy, _feed_forward(params, cfg),
+                                           _feed_forward_backward(params, cfg),
+                                           subparams(params, "norm3"), h2, cfg)
+    dmemory = []      # the cross-attention's backward also yields a gradient for the memory
+    dh1, g_cross, g_norm2 = residual_backward(
+        dh2, cross, _cross_attention_backward(params, cfg, memory, memory_mask, dmemory),
+        subparams(params, "norm2"), h1, cfg)
+    dx, g_attn, g_norm1 = residual_backward(dh1, attend, _self_attention_backward(params, cfg, self_mask),
+                                            subparams(params, "norm1"), x, cfg)
+    grads = {**prefixed(g_attn, "self_attn"), **prefixed(g_norm1, "norm1"),
+             **prefixed(g_cross, "cross_attn"), **prefixed(g_norm2, "norm2"),
+             **prefixed(g_ff, "ff"), **prefixed(g_norm3, "norm3")}
+    return dx, dmemory[0], grads
+
+
+# ---- whole models ----------------------------------------------------------------------------
+
+
+def decoder_lm(params, ids, cfg, is_token=None):
+    """A decoder-only (GPT-style) language model: token ids -> next-token logits.
+
+    ids: (batch, seq) ints; is_token: optional (batch, seq) bool, False = padding.
+    params keys: tok_emb.weight, pos_emb.weight (learned positions), layers.{i}.*, final_norm.*
+    (pre-LN), lm_head.weight (untied). Returns (logits (batch, seq, vocab), attentions), where
+    attentions is a list of n_layers arrays (batch, heads, seq, seq).
+    """
+    x = embed(params, ids, cfg)
+    mask = _lm_mask(ids, is_token)
+    attentions = []
+    for i in range(cfg.n_layers):
+        x, weights = encoder_layer(subparams(params, f"layers.{i}"), x, cfg, mask)
+        attentions.append(weights)
+    return _lm_head(params, x, cfg), attentions
+
+
+def decoder_lm_backward(dlogits, params, ids, cfg, is_token=None):
+    """Gradients of every parameter of decoder_lm given dL/dlogits. Returns grads (keys of params)."""
+    mask = _lm_mask(ids, is_token)
+    xs = [embed(params, ids, cfg)]
+    for i in range(cfg.n_layers):
+        xs.append(encoder_layer(subparams(params, f"layers.{i}"), xs[-1], cfg, mask)[0])
+    dx, grads = _lm_head_backward(dlogits, params, xs[-1], cfg)
+    for i in reversed(range(cfg.n_layers)):
+        dx, g = encoder_layer_backward(dx, subparams(params, f"layers.{i}"), xs[i], cfg, mask)
+        grads.update(prefixed(g, f"layers.{i}"))
+    _add_grads(grads, embed_backward(dx, params, ids, cfg))
+    return grads
+
+
+def encoder(params, ids, cfg, is_token=None, segments=None):
+    """A BERT-style encoder: token ids -> contextual vectors, every token sees every other token.
+
+    ids: (batch, seq) ints; is_token: optional (batch, seq) bool, False = padding;
+    segments: optional (batch, seq) segment ids (sentence A = 0, B = 1) when cfg.n_segments > 0.
+    params keys: tok_emb.weight, pos_emb.weight, seg_emb.weight, emb_norm.*, layers.{i}.*,
+    final_norm.* (pre-LN only). Returns (hidden (batch, seq, d_model), attentions).
+    """
+    x = embed(params, ids, cfg, segments)
+    mask = None if is_token is None else padding_mask(is_token)
+    attentions = []
+    for i in range(cfg.n_layers):
+        x, weights = encoder_layer(subparams(params, f"layers.{i}"), x, cfg, mask)
+        attentions.append(weights)
+    if cfg.norm_first:
+        x = norm(subparams(params, "final_norm"), x, cfg.norm, cfg.norm_eps)
+    return x, attentions
+
+
+def encoder_backward(dhidden, params, ids, cfg, is_token=None, segments=None):
+    """Gradients of every parameter of encoder given dL/dhidden. Returns grads (keys of params)."""
+    mask = None if is_token is None else padding_mask(is_token)
+    xs = [embed(params, ids, cfg, segments)]
+    for i in range(cfg.n_layers):
+        xs.append(encoder_layer(subparams(params, f"layers.{i}"), xs[-1], cfg, mask)[0])
+    grads, dx = {}, dhidden
+    if cfg.norm_first:
+        dx, g = norm_backward(dx, subparams(params, "final_norm"), xs[-1], cfg.norm, cfg.norm_eps)
+        grads.update(prefixed(g, "final_norm"))
+    for i in reversed(range(cfg.n_layers)):
+        dx, g = encoder_layer_backward(dx, subparams(params, f"layers.{i}"), xs[i], cfg, mask)
+        grads.update(prefixed(g, f"layers.{i}"))
+    _add_grads(grads, embed_backward(dx, params, ids, cfg, segments))
+    return grads
+
+
+# ---- embeddings ------------------------------------------------------------------------------
+
+
+def embed(params, ids, cfg, segments=None):
+    """Token embedding + position (learned or sinusoidal; none for RoPE) + segment, then the
+    optional embedding norm. ids: (batch, seq) ints -> (batch, seq, d_model)."""
+    ids = np.asarray(ids)
+    check_ndim("ids", ids, 2)
+    check_token_ids(ids, cfg.vocab_size)
+    seq = ids.shape[1]
+    check_seq_len(seq, cfg.max_seq_len)
+    x = embedding(subparams(params, "tok_emb"), ids)
+    if cfg.positional == "learned":
+        x = x + learned_positions(subparams(params, "pos_emb"), seq)
+    elif cfg.positional == "sinusoidal":
+        x = x + sinusoidal_encoding(seq, cfg.d_model).astype(x.dtype)
+    if cfg.n_segments:
+        x = x + embedding(subparams(params, "seg_emb"), _segments(ids, segments))
+    if cfg.embedding_norm:
+        x = norm(subparams(params, "emb_norm"), x, cfg.norm, cfg.norm_eps)
+    return x
+
+
+def embed_backward(dx, params, ids, cfg, segments=None):
+    """Gradients of the embedding tables (and the embedding norm) given dL/d(embed output)."""
+    grads = {}
+    if cfg.embedding_norm:
+        summed = _embedding_sum(params, ids, cfg, segments)
+        dx, g = norm_backward(dx, subparams(params, "emb_norm"), summed, cfg.norm, cfg.norm_eps)
+        grads.update(prefixed(g, "emb_norm"))
+    grads.update(prefixed(embedding_backward(dx, subparams(params, "tok_emb"), ids)[1], "tok_emb"))
+    if cfg.positional == "learned":
+        g = learned_positions_backward(dx, subparams(params, "pos_emb"), ids.shape[1])[1]
+        grads.update(prefixed(g, "pos_emb"))
+    if cfg.n_segments:
+        g = embedding_backward(dx, subparams(params, "seg_emb"), _segments(ids, segments))[1]
+        grads.update(prefixed(g, "seg_emb"))
+    return grads
+
+
+def _embedding_sum(params, ids, cfg, segments):
+    return embed(params, ids, cfg.replace(embedding_norm=False), segments)
+
+
+def _segments(ids, segments):
+    return np.zeros_like(ids) if segments is None else np.asarray(segments)
+
+
+# ---- pieces shared by the layers -------------------------------------------------------------
+
+
+def _rope_base(cfg):
+    return cfg.rope_base if cfg.positional == "rope" else None
+
+
+def _self_attention(params, cfg, mask):
+    p = subparams(params, "self_attn")
+    return lambda h: multi_head_attention(p, h, None, mask, cfg.n_heads, _rope_base(cfg))
+
+
+def _self_attention_backward(params, cfg, mask):
+    p = subparams(params, "self_attn")
+
+    def backward(dout, h):
+        dh, _, grads = multi_head_attention_backward(dout, p, h, None, mask, cfg.n_heads, _rope_base(cfg))
+        return dh, grads
+    return backward
+
+
+def _cross_attention(params, cfg, memory, memory_mask):
+    p = subparams(params, "cross_attn")
+    return lambda h: multi_head_attention(p, h, memory, memory_mask, cfg.n_heads)
+
+
+def _cross_attention_backward(params, cfg, memory, memory_mask, dmemory_out):
+    p = subparams(params, "cross_attn")
+
+    def backward(dout, h):
+        dh, dmemory, grads = multi_head_attention_backward(dout, p, h, memory, memory_mask, cfg.n_heads)
+        dmemory_out.append(dmemory)
+        return dh, grads
+    return backward
+
+
+def _feed_forward(params, cfg):
+    p = subparams(params, "ff")
+    return lambda h: (feed_forward(p, h, cfg.activation), None)
+
+
+def _feed_forward_backward(params, cfg):
+    p = subparams(params, "ff")
+    return lambda dout, h: feed_forward_backward(dout, p, h, cfg.activation)
+
+
+def _lm_mask(ids, is_token):
+    seq = np.asarray(ids).shape[1]
+    mask = causal_mask(seq)
+    return mask if is_token is None else mask & padding_mask(is_token)
+
+
+def _head_weight(params, cfg):
+    return params["tok_emb.weight"] if cfg.tie_embeddings else params["lm_head.weight"]
+
+
+def _lm_head(params, x, cfg):
+    if cfg.norm_first:
+        x = norm(subparams(params, "final_norm"), x, cfg.norm, cfg.norm_eps)
+    return linear({"weight": _head_weight(params, cfg)}, x)
+
+
+def _lm_head_backward(dlogits, params, x, cfg):
+    h = norm(subparams(params, "final_norm"), x, cfg.norm, cfg.norm_eps) if cfg.norm_first else x
+    dh, g = linear_backward(dlogits, {"weight": _head_weight(params, cfg)}, h)
+    grads = {"tok_emb.weight" if cfg.tie_embeddings else "lm_head.weight": g["weight"]}
+    if not cfg.norm_first:
+        return dh, grads
+    dx, g = norm_backward(dh, subparams(params, "final_norm"), x, cfg.norm, cfg.norm_eps)
+    grads.update(prefixed(g, "final_norm"))
+    return dx, grads
+
+
+def _add_grads(grads, more):
+    for name, g in more.items():
+        grads[name] = grads[name] + g if name in grads else g
