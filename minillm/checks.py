@@ -11,7 +11,8 @@ import math
 
 def check_ndim(name, x, at_least):
     if x.ndim < at_least:
-        raise ValueError(f"{name} must have at least {at_least} dimensions, got shape {tuple(x.shape)}")
+        raise ValueError(f"{name} must have at least {at_least} dimensions, "
+                         f"got shape {tuple(x.shape)}")
 
 
 def check_last_dim(name, x, expected, meaning="features"):
@@ -59,6 +60,26 @@ def check_seq_len(seq_len, max_seq_len, what="positional table"):
     if seq_len > max_seq_len:
         raise ValueError(f"sequence of length {seq_len} is longer than the {what} "
                          f"(max_seq_len={max_seq_len})")
+
+
+def check_is_token(is_token, ids):
+    """is_token: (batch, seq) bool padding flags, one per token id in ids: (batch, seq)."""
+    if tuple(is_token.shape) != tuple(ids.shape):
+        raise ValueError(f"is_token of shape {tuple(is_token.shape)} does not match ids of shape "
+                         f"{tuple(ids.shape)}: give one flag per token (False = padding)")
+
+
+def check_targets(logits, targets, ignore_index):
+    """targets: (...) class ids in [0, vocab) or ignore_index, for logits: (..., vocab)."""
+    if tuple(logits.shape[:-1]) != tuple(targets.shape):
+        raise ValueError(f"targets of shape {tuple(targets.shape)} do not match logits of shape "
+                         f"{tuple(logits.shape)}: expected targets of shape "
+                         f"{tuple(logits.shape[:-1])}")
+    counted = targets[targets != ignore_index]
+    if math.prod(counted.shape) and (counted.min() < 0 or counted.max() >= logits.shape[-1]):
+        raise ValueError(f"targets must lie in [0, {logits.shape[-1]}) or equal "
+                         f"ignore_index={ignore_index}, got values from {int(counted.min())} to "
+                         f"{int(counted.max())}")
 
 
 def check_token_ids(ids, vocab_size):

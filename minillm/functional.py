@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from minillm.checks import check_targets
 from minillm.np.functional import _SQRT_2_OVER_PI
 
 
@@ -31,9 +32,7 @@ def cross_entropy(logits, targets, ignore_index=-100):
 
     logits: (..., vocab); targets: (...) integer class ids. Returns a scalar tensor.
     """
-    if logits.shape[:-1] != targets.shape:
-        raise ValueError(f"targets of shape {tuple(targets.shape)} do not match logits of shape "
-                         f"{tuple(logits.shape)}: expected {tuple(logits.shape[:-1])}")
+    check_targets(logits, targets, ignore_index)
     logp = log_softmax(logits)
     keep = targets != ignore_index
     picked = logp.gather(-1, torch.where(keep, targets, 0).unsqueeze(-1)).squeeze(-1)

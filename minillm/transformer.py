@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from minillm.attention import MultiHeadAttention, causal_mask, padding_mask
-from minillm.checks import check_ndim, check_seq_len, check_token_ids
+from minillm.checks import check_is_token, check_ndim, check_seq_len, check_token_ids
 from minillm.config import TransformerConfig
 from minillm.layers import Embedding, FeedForward, Linear, build_norm
 from minillm.positional import LearnedPositions, sinusoidal_encoding
@@ -24,6 +24,13 @@ def residual(sublayer, norm, x, cfg):
         return x + out, aux
     out, aux = sublayer(x)
     return norm(x + out), aux
+
+
+def _padding_mask(ids, is_token):
+    """padding_mask(is_token) on ids' device, once is_token is known to hold one flag per token."""
+    is_token = torch.as_tensor(is_token, dtype=torch.bool)
+    check_is_token(is_token, ids)
+    return padding_mask(is_token).to(ids.device)
 
 
 def _norm(cfg):
@@ -154,7 +161,7 @@ class DecoderLM(_Embedded):
         x = self.embed(ids)
         mask = causal_mask(ids.shape[1], device=ids.device)
         if is_token is not None:
-            mask = mask & padding_mask(is_token).to(ids.device)
+            mask = mask & _padding_mask(ids, is_token)
         attentions = []
         for layer in self.layers:
             x, weights = layer(x, mask, need_weights)
@@ -182,7 +189,7 @@ class Encoder(_Embedded):
         """ids: (batch, seq) ints; is_token: (batch, seq) bool, False = padding; segments:
         (batch, seq) segment ids. Returns (hidden (batch, seq, d_model), attentions or None)."""
         x = self.embed(ids, segments)
-        mask = None if is_token is None else padding_mask(is_token).to(ids.device)
+        mask = None if is_token is None else _padding_mask(ids, is_token)
         attentions = []
         for layer in self.layers:
             x, weights = layer(x, mask, need_weights)

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from minillm.checks import check_targets
+
 
 def softmax(x, axis=-1):
     """Stable softmax: exp(x - max) / sum(exp(x - max)) along `axis`.
@@ -47,7 +49,7 @@ def cross_entropy(logits, targets, ignore_index=-100):
     targets: (...) integer class ids; positions equal to `ignore_index` do not count.
     Returns a scalar (a 0-d array).
     """
-    _check_targets(logits, targets, ignore_index)
+    check_targets(logits, targets, ignore_index)
     logp = log_softmax(logits)
     keep = targets != ignore_index
     picked = np.take_along_axis(logp, np.where(keep, targets, 0)[..., None], axis=-1)[..., 0]
@@ -105,16 +107,6 @@ def gelu_backward(dy, x, approximate="none"):
 def _normal_cdf(x):
     erf = np.vectorize(math.erf, otypes=[x.dtype])
     return 0.5 * (1.0 + erf(x / math.sqrt(2.0)))
-
-
-def _check_targets(logits, targets, ignore_index):
-    if logits.shape[:-1] != targets.shape:
-        raise ValueError(f"targets of shape {targets.shape} do not match logits of shape "
-                         f"{logits.shape}: expected targets of shape {logits.shape[:-1]}")
-    counted = targets[targets != ignore_index]
-    if counted.size and (counted.min() < 0 or counted.max() >= logits.shape[-1]):
-        raise ValueError(f"targets must lie in [0, {logits.shape[-1]}), got values from "
-                         f"{counted.min()} to {counted.max()}")
 
 
 def silu(x):

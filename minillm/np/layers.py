@@ -98,15 +98,18 @@ def rms_norm_backward(dy, params, x, eps=1e-6):
     return dx, grads
 
 
+_NORMS = {"layer": (layer_norm, layer_norm_backward), "rms": (rms_norm, rms_norm_backward)}
+
+
 def norm(params, x, kind="layer", eps=1e-5):
     """LayerNorm (kind="layer") or RMSNorm (kind="rms")."""
-    return layer_norm(params, x, eps) if kind == "layer" else rms_norm(params, x, eps)
+    forward, _ = _norm_kind(kind)
+    return forward(params, x, eps)
 
 
 def norm_backward(dy, params, x, kind="layer", eps=1e-5):
-    if kind == "layer":
-        return layer_norm_backward(dy, params, x, eps)
-    return rms_norm_backward(dy, params, x, eps)
+    _, backward = _norm_kind(kind)
+    return backward(dy, params, x, eps)
 
 
 _ACTIVATIONS = {
@@ -157,6 +160,12 @@ def swiglu_backward(dy, params, x):
     dx_up, g_up = linear_backward(dhidden * silu(gate), subparams(params, "up"), x)
     grads = {**prefixed(g_gate, "gate"), **prefixed(g_up, "up"), **prefixed(g_down, "down")}
     return dx_gate + dx_up, grads
+
+
+def _norm_kind(kind):
+    if kind not in _NORMS:
+        raise ValueError(f"norm kind must be 'layer' or 'rms', got {kind!r}")
+    return _NORMS[kind]
 
 
 def _activation(name):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minillm.checks import check_ndim, check_seq_len, check_token_ids
+from minillm.checks import check_is_token, check_ndim, check_seq_len, check_token_ids
 from minillm.np.attention import (
     causal_mask,
     multi_head_attention,
@@ -173,7 +173,7 @@ def encoder(params, ids, cfg, is_token=None, segments=None):
     final_norm.* (pre-LN only). Returns (hidden (batch, seq, d_model), attentions).
     """
     x = embed(params, ids, cfg, segments)
-    mask = None if is_token is None else padding_mask(is_token)
+    mask = None if is_token is None else _padding_mask(ids, is_token)
     attentions = []
     for i in range(cfg.n_layers):
         x, weights = encoder_layer(subparams(params, f"layers.{i}"), x, cfg, mask)
@@ -185,7 +185,7 @@ def encoder(params, ids, cfg, is_token=None, segments=None):
 
 def encoder_backward(dhidden, params, ids, cfg, is_token=None, segments=None):
     """Gradients of every parameter of encoder given dL/dhidden. Returns grads (keys of params)."""
-    mask = None if is_token is None else padding_mask(is_token)
+    mask = None if is_token is None else _padding_mask(ids, is_token)
     xs = [embed(params, ids, cfg, segments)]
     for i in range(cfg.n_layers):
         xs.append(encoder_layer(subparams(params, f"layers.{i}"), xs[-1], cfg, mask)[0])
@@ -297,7 +297,14 @@ def _feed_forward_backward(params, cfg):
 def _lm_mask(ids, is_token):
     seq = np.asarray(ids).shape[1]
     mask = causal_mask(seq)
-    return mask if is_token is None else mask & padding_mask(is_token)
+    return mask if is_token is None else mask & _padding_mask(ids, is_token)
+
+
+def _padding_mask(ids, is_token):
+    """padding_mask(is_token), once is_token is known to hold one flag per token id."""
+    is_token = np.asarray(is_token, dtype=bool)
+    check_is_token(is_token, np.asarray(ids))
+    return padding_mask(is_token)
 
 
 def _head_weight(params, cfg):

@@ -1,0 +1,210 @@
+"""Attention: masks, scaled dot-product attention and multi-head attention. The NumPy reference,
+the torch twin (explicit and fused paths) and torch's own kernel agree, masks hide what they
+should, and the hand-written backward equals autograd."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from _helpers import (
+    assert_close,
+    assert_grads_close,
+    leaf,
+    param_grads,
+    randn,
+    randomized,
+    to_np_params,
+)
+
+import minillm as M
+import minillm.np as mnp
+
+BATCH, HEADS, SEQ_Q, SEQ_K, D_HEAD = 2, 3, 4, 6, 5
+IS_TOKEN = np.array([[True] * 6, [True] * 4 + [False] * 2])
+
+
+def _masks():
+    """name -> bool mask broadcastable to (batch, heads, seq_q, seq_k), True = may attend."""
+    causal = mnp.causal_mask(SEQ_Q, SEQ_K)
+    padding = mnp.padding_mask(IS_TOKEN)
+    fully_masked_row = np.ones((SEQ_Q, SEQ_K), dtype=bool)
+    fully_masked_row[1] = False
+    return {"none": None, "causal": causal, "padding": padding, "both": causal & padding,
+            "fully_masked_row": fully_masked_row}
+
+
+MASKS = _masks()
+
+
+def _qkv():
+    return (randn(BATCH, HEADS, SEQ_Q, D_HEAD, seed=1), randn(BATCH, HEADS, SEQ_K, D_HEAD, seed=2),
+            randn(BATCH, HEADS, SEQ_K, D_HEAD, seed=3))
+
+
+def _t(mask):
+    return None if mask is None else torch.tensor(mask)
+
+
+@pytest.mark.parametrize("mask_name", MASKS)
+def test_attention_agrees_across_numpy_twin_fused_path_and_torch(mask_name):
+    mask = MASKS[mask_name]
+    q, k, v = _qkv()
+    out, weights = mnp.scaled_dot_product_attention(q, k, v, mask)
+    tq, tk, tv = map(torch.tensor, (q, k, v))
+    explicit, t_weights = M.scaled_dot_product_attention(tq, tk, tv, _t(mask), need_weights=True)
+    fused, no_weights = M.scaled_dot_product_attention(tq, tk, tv, _t(mask), need_weights=False)
+    assert no_weights is None
+    assert out.shape == (BATCH, HEADS, SEQ_Q, D_HEAD)
+    assert weights.shape == (BATCH, HEADS, SEQ_Q, SEQ_K)
+    assert_close(out, explicit, atol=1e-12)
+    assert_close(weights, t_weights, atol=1e-12)
+    assert_close(out, fused, atol=1e-12)
+    if mask_name != "fully_masked_row":    # some torch versions give NaN there; we give 0
+        reference = F.scaled_dot_product_attention(tq, tk, tv, attn_mask=_t(mask))
+        assert_close(out, reference, atol=1e-12)
+
+
+@pytest.mark.parametrize("mask_name", ["causal", "padding", "both"])
+def test_masked_keys_get_zero_weight_and_rows_sum_to_one(mask_name):
+    mask = np.broadcast_to(MASKS[mask_name], (BATCH, HEADS, SEQ_Q, SEQ_K))
+    _, weights = mnp.scaled_dot_product_attention(*_qkv(), mask)
+    assert (weights[~mask] == 0).all()
+    assert (weights[mask] > 0).all()
+    assert_close(weights.sum(-1), np.ones((BATCH, HEADS, SEQ_Q)), atol=1e-12)
+
+
+def test_a_query_with_every_key_masked_gets_zero_weights_and_zero_output_not_nan():
+    mask = MASKS["fully_masked_row"]
+    q, k, v = _qkv()
+    out, weights = mnp.scaled_dot_product_attention(q, k, v, mask)
+    tq, tk, tv = map(leaf, (q, k, v))
+    explicit, t_weights = M.scaled_dot_product_attention(tq, tk, tv, torch.tensor(mask))
+    fused, _ = M.scaled_dot_product_attention(tq, tk, tv, torch.tensor(mask), need_weights=False)
+    for o, w in ((out, weights), (explicit.detach().numpy(), t_weights.detach().numpy())):
+        assert not np.isnan(o).any()
+        assert (w[..., 1, :] == 0).all() and (o[..., 1, :] == 0).all()
+    assert (fused[..., 1, :] == 0).all()
+    (explicit.sum() + fused.sum()).backward()
+    assert all(torch.isfinite(t.grad).all() for t in (tq, tk, tv))
+
+
+def test_scale_argument_replaces_one_over_sqrt_d_head():
+    q, k, v = _qkv()
+    out, weights = mnp.scaled_dot_product_attention(q, k, v, scale=0.1)
+    expected = mnp.softmax(q @ np.swapaxes(k, -1, -2) * 0.1)
+    assert_close(weights, expected, atol=1e-12)
+    for need_weights in (True, False):
+        t_out, _ = M.scaled_dot_product_attention(*map(torch.tensor, (q, k, v)), scale=0.1,
+                                                  need_weights=need_weights)
+        assert_close(out, t_out, atol=1e-12)
+
+
+@pytest.mark.parametrize("mask_name", MASKS)
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_attention_backward_equals_autograd(mask_name, need_weights):
+    mask = MASKS[mask_name]
+    q, k, v = _qkv()
+    dout = randn(BATCH, HEADS, SEQ_Q, D_HEAD, seed=4)
+    tq, tk, tv = map(leaf, (q, k, v))
+    out, _ = M.scaled_dot_product_attention(tq, tk, tv, _t(mask), need_weights=need_weights)
+    out.backward(torch.tensor(dout))
+    dq, dk, dv = mnp.scaled_dot_product_attention_backward(dout, q, k, v, mask)
+    assert_close(dq, tq.grad)
+    assert_close(dk, tk.grad)
+    assert_close(dv, tv.grad)
+
+
+def test_causal_mask_hides_the_future():
+    expected = np.array([[1, 0, 0], [1, 1, 0], [1, 1, 1]], dtype=bool)
+    assert (mnp.causal_mask(3) == expected).all()
+    assert (M.causal_mask(3).numpy() == expected).all()
+
+
+def test_causal_mask_with_more_keys_than_queries_treats_queries_as_the_last_positions():
+    mask = mnp.causal_mask(2, 5)          # 3 cached keys, then 2 new queries at positions 3 and 4
+    expected = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=bool)
+    assert (mask == expected).all()
+    assert (M.causal_mask(2, 5).numpy() == expected).all()
+    for seq_q, seq_k in [(1, 4), (3, 7), (4, 4)]:
+        i, j = np.indices((seq_q, seq_k))
+        assert (mnp.causal_mask(seq_q, seq_k) == (j <= i + seq_k - seq_q)).all()
+        assert (M.causal_mask(seq_q, seq_k).numpy() == mnp.causal_mask(seq_q, seq_k)).all()
+
+
+def test_padding_mask_hides_padding_keys_from_every_query_and_head():
+    mask = mnp.padding_mask(IS_TOKEN)
+    assert mask.shape == (2, 1, 1, 6) and mask.dtype == bool
+    assert (mask[:, 0, 0] == IS_TOKEN).all()
+    assert (M.padding_mask(torch.tensor(IS_TOKEN)).numpy() == mask).all()
+
+
+def test_split_then_merge_heads_gives_back_the_input():
+    x = randn(2, 5, 12)
+    heads = mnp.split_heads(x, 3)
+    assert heads.shape == (2, 3, 5, 4)
+    assert (heads[:, 1] == x[..., 4:8]).all()      # head h owns columns h*d_head:(h+1)*d_head
+    assert (mnp.merge_heads(heads) == x).all()
+    t_heads = M.split_heads(torch.tensor(x), 3)
+    assert (t_heads.numpy() == heads).all()
+    assert (M.merge_heads(t_heads).numpy() == x).all()
+
+
+D_MODEL, N_HEADS = 8, 2
+
+
+def _mha(bias, rope):
+    module = M.MultiHeadAttention(D_MODEL, N_HEADS, bias=bias, rope_base=10000.0 if rope else None)
+    return randomized(module, seed=3)
+
+
+MHA_CASES = {  # name -> (seq_k or None for self-attention, mask)
+    "self": (None, None),
+    "self_causal_padded": (None, mnp.causal_mask(6) & mnp.padding_mask(IS_TOKEN)),
+    "cross": (4, None),
+    "cross_padded": (6, mnp.padding_mask(IS_TOKEN)),
+}
+
+
+def _mha_inputs(case):
+    seq_k, mask = MHA_CASES[case]
+    x_q = randn(2, 5 if seq_k else 6, D_MODEL, seed=5)
+    x_kv = None if seq_k is None else randn(2, seq_k, D_MODEL, seed=6)
+    return x_q, x_kv, mask
+
+
+@pytest.mark.parametrize("case", MHA_CASES)
+@pytest.mark.parametrize("rope", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_multi_head_attention_matches_twin_and_returns_weights(case, rope, bias):
+    module = _mha(bias, rope)
+    x_q, x_kv, mask = _mha_inputs(case)
+    out, weights = mnp.multi_head_attention(to_np_params(module), x_q, x_kv, mask, N_HEADS,
+                                            module.rope_base)
+    t_kv = None if x_kv is None else torch.tensor(x_kv)
+    explicit, t_weights = module(torch.tensor(x_q), t_kv, _t(mask), need_weights=True)
+    fused, no_weights = module(torch.tensor(x_q), t_kv, _t(mask))
+    seq_k = x_q.shape[1] if x_kv is None else x_kv.shape[1]
+    assert out.shape == x_q.shape and weights.shape == (2, N_HEADS, x_q.shape[1], seq_k)
+    assert no_weights is None
+    assert_close(out, explicit, atol=1e-12)
+    assert_close(out, fused, atol=1e-12)
+    assert_close(weights, t_weights, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", MHA_CASES)
+@pytest.mark.parametrize("rope", [False, True])
+def test_multi_head_attention_backward_equals_autograd(case, rope):
+    module = _mha(True, rope)
+    x_q, x_kv, mask = _mha_inputs(case)
+    tx_q = leaf(x_q)
+    tx_kv = None if x_kv is None else leaf(x_kv)
+    out, _ = module(tx_q, tx_kv, _t(mask))
+    dout = randn(*out.shape, seed=8)
+    out.backward(torch.tensor(dout))
+    dx_q, dx_kv, grads = mnp.multi_head_attention_backward(dout, to_np_params(module), x_q, x_kv,
+                                                           mask, N_HEADS, module.rope_base)
+    assert_close(dx_q, tx_q.grad)
+    if x_kv is None:
+        assert dx_kv is None             # self-attention: x_kv's gradient is already in dx_q
+    else:
+        assert_close(dx_kv, tx_kv.grad)
+    assert_grads_close(grads, param_grads(module))
