@@ -66,10 +66,10 @@ def rope(x, base=10000.0, offset=0):
     """
     check_ndim("x", x, 2)
     cos, sin = rope_angles(x.shape[-2], x.shape[-1], base, offset)
-    return x * cos + rotate_half(x) * sin
+    return x * cos.astype(x.dtype) + rotate_half(x) * sin.astype(x.dtype)
 
 
 def rope_backward(dy, base=10000.0, offset=0):
     """A rotation's gradient is the inverse rotation: dy cos - rotate_half(dy sin)."""
     cos, sin = rope_angles(dy.shape[-2], dy.shape[-1], base, offset)
-    return dy * cos - rotate_half(dy * sin)
+    return dy * cos.astype(dy.dtype) - rotate_half(dy * sin.astype(dy.dtype))
