@@ -46,7 +46,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale=None, need_weights=Tr
     check_mask(mask, scores_shape)
     if not need_weights:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
-        if mask is not None:   # some fused kernels and older torch return NaN for a query that sees no key
+        if mask is not None:   # some kernels (older torch) give NaN for a query that sees no key
             out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
         return out, None
     scores = q @ k.transpose(-1, -2) * scale

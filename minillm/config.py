@@ -67,7 +67,8 @@ class TransformerConfig:
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("positional", self.positional, POSITIONALS)
         if self.positional == "rope" and self.d_head % 2:
-            raise ValueError(f"rotary positions rotate pairs of dimensions: d_head={self.d_head} is odd")
+            raise ValueError(f"rotary positions rotate pairs of dimensions: "
+                             f"d_head={self.d_head} is odd")
 
     @property
     def d_head(self) -> int:

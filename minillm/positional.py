@@ -33,7 +33,7 @@ class LearnedPositions(nn.Module):
 
 
 def rope_angles(seq_len, d_head, base=10000.0, offset=0, dtype=torch.float32, device=None):
-    """(cos, sin), each (seq_len, d_head), half-split layout: dimension j pairs with j + d_head/2."""
+    """(cos, sin), each (seq_len, d_head); half-split: dimension j pairs with j + d_head/2."""
     if d_head % 2:
         raise ValueError(f"rotary embeddings rotate pairs of dimensions: d_head={d_head} is odd")
     inv_freq = base ** (-torch.arange(0, d_head, 2, dtype=torch.float64, device=device) / d_head)

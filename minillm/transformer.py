@@ -37,6 +37,10 @@ def _norm(cfg):
     return build_norm(cfg.d_model, cfg.norm, cfg.norm_eps, cfg.bias)
 
 
+def _feed_forward(cfg):
+    return FeedForward(cfg.d_model, cfg.d_ff, cfg.activation, cfg.bias)
+
+
 def _attention(cfg, rotary):
     rope_base = cfg.rope_base if rotary and cfg.positional == "rope" else None
     return MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.bias, rope_base)
@@ -50,20 +54,25 @@ class EncoderLayer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.self_attn, self.norm1 = _attention(cfg, rotary=True), _norm(cfg)
-        self.ff, self.norm2 = FeedForward(cfg.d_model, cfg.d_ff, cfg.activation, cfg.bias), _norm(cfg)
+        self.ff, self.norm2 = _feed_forward(cfg), _norm(cfg)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x, mask=None, need_weights=False):
         """x: (batch, seq, d_model); mask: bool, True = may attend.
         Returns (y (batch, seq, d_model), weights (batch, heads, seq, seq) or None)."""
-        x, weights = residual(lambda h: self._drop(self.self_attn(h, None, mask, need_weights)),
-                              self.norm1, x, self.cfg)
-        y, _ = residual(lambda h: (self.dropout(self.ff(h)), None), self.norm2, x, self.cfg)
+        def attend(h):
+            return self._drop(self.self_attn(h, None, mask, need_weights))
+
+        x, weights = residual(attend, self.norm1, x, self.cfg)
+        y, _ = residual(self._feed_forward, self.norm2, x, self.cfg)
         return y, weights
 
     def _drop(self, out_and_weights):
         out, weights = out_and_weights
         return self.dropout(out), weights
+
+    def _feed_forward(self, h):
+        return self.dropout(self.ff(h)), None
 
 
 class DecoderLayer(nn.Module):
@@ -75,23 +84,30 @@ class DecoderLayer(nn.Module):
         self.cfg = cfg
         self.self_attn, self.norm1 = _attention(cfg, rotary=True), _norm(cfg)
         self.cross_attn, self.norm2 = _attention(cfg, rotary=False), _norm(cfg)
-        self.ff, self.norm3 = FeedForward(cfg.d_model, cfg.d_ff, cfg.activation, cfg.bias), _norm(cfg)
+        self.ff, self.norm3 = _feed_forward(cfg), _norm(cfg)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x, memory, self_mask=None, memory_mask=None, need_weights=False):
         """x: (batch, seq_q, d_model); memory: (batch, seq_k, d_model) encoder outputs.
         Returns (y, self_weights (batch, heads, seq_q, seq_q), cross_weights (batch, heads, seq_q,
         seq_k)); the weights are None unless need_weights."""
-        x, self_w = residual(lambda h: self._drop(self.self_attn(h, None, self_mask, need_weights)),
-                             self.norm1, x, self.cfg)
-        x, cross_w = residual(lambda h: self._drop(self.cross_attn(h, memory, memory_mask, need_weights)),
-                              self.norm2, x, self.cfg)
-        y, _ = residual(lambda h: (self.dropout(self.ff(h)), None), self.norm3, x, self.cfg)
+        def attend(h):
+            return self._drop(self.self_attn(h, None, self_mask, need_weights))
+
+        def cross_attend(h):
+            return self._drop(self.cross_attn(h, memory, memory_mask, need_weights))
+
+        x, self_w = residual(attend, self.norm1, x, self.cfg)
+        x, cross_w = residual(cross_attend, self.norm2, x, self.cfg)
+        y, _ = residual(self._feed_forward, self.norm3, x, self.cfg)
         return y, self_w, cross_w
 
     def _drop(self, out_and_weights):
         out, weights = out_and_weights
         return self.dropout(out), weights
+
+    def _feed_forward(self, h):
+        return self.dropout(self.ff(h)), None
 
 
 class _Embedded(nn.Module):

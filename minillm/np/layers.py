@@ -14,7 +14,7 @@ from minillm.np.functional import gelu, gelu_backward, relu, relu_backward, silu
 
 
 def subparams(params, prefix):
-    """The entries of params under `prefix.`, with the prefix removed: the weights of a sub-layer."""
+    """The entries of params under `prefix.`, prefix removed: the weights of one sub-layer."""
     start = prefix + "."
     return {name[len(start):]: value for name, value in params.items() if name.startswith(start)}
 
@@ -25,7 +25,10 @@ def prefixed(grads, prefix):
 
 
 def linear(params, x):
-    """y = x W^T + b.  params: weight (out, in), optional bias (out,).  x: (..., in) -> (..., out)."""
+    """y = x W^T + b.  params: weight (out, in), optional bias (out,).
+
+    x: (..., in) -> (..., out).
+    """
     check_last_dim("x", x, params["weight"].shape[1], "in_features")
     y = x @ params["weight"].T
     return y + params["bias"] if "bias" in params else y
@@ -156,7 +159,8 @@ def swiglu_backward(dy, params, x):
     gate = linear(subparams(params, "gate"), x)
     up = linear(subparams(params, "up"), x)
     dhidden, g_down = linear_backward(dy, subparams(params, "down"), silu(gate) * up)
-    dx_gate, g_gate = linear_backward(silu_backward(dhidden * up, gate), subparams(params, "gate"), x)
+    dgate = silu_backward(dhidden * up, gate)
+    dx_gate, g_gate = linear_backward(dgate, subparams(params, "gate"), x)
     dx_up, g_up = linear_backward(dhidden * silu(gate), subparams(params, "up"), x)
     grads = {**prefixed(g_gate, "gate"), **prefixed(g_up, "up"), **prefixed(g_down, "down")}
     return dx_gate + dx_up, grads
@@ -170,5 +174,6 @@ def _norm_kind(kind):
 
 def _activation(name):
     if name not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS) + ['swiglu']}, got {name!r}")
+        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS) + ['swiglu']}, "
+                         f"got {name!r}")
     return _ACTIVATIONS[name]

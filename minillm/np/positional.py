@@ -27,7 +27,10 @@ def sinusoidal_encoding(seq_len, d_model, base=10000.0):
 
 
 def learned_positions(params, seq_len):
-    """The first seq_len rows of a learned table.  params: weight (max_seq_len, d) -> (seq_len, d)."""
+    """The first seq_len rows of a learned table.
+
+    params: weight (max_seq_len, d) -> (seq_len, d).
+    """
     check_seq_len(seq_len, params["weight"].shape[0])
     return params["weight"][:seq_len]
 

@@ -81,7 +81,8 @@ def encoder_layer(params, x, cfg, mask=None):
 
 def encoder_layer_backward(dy, params, x, cfg, mask=None):
     """Returns (dx, grads) for encoder_layer's output y; grads has the keys of params."""
-    attend, attend_backward = _self_attention(params, cfg, mask), _self_attention_backward(params, cfg, mask)
+    attend = _self_attention(params, cfg, mask)
+    attend_backward = _self_attention_backward(params, cfg, mask)
     h, _ = residual(attend, subparams(params, "norm1"), x, cfg)
     dh, g_ff, g_norm2 = residual_backward(dy, _feed_forward(params, cfg),
                                           _feed_forward_backward(params, cfg),
@@ -99,9 +100,11 @@ def decoder_layer(params, x, memory, cfg, self_mask=None, memory_mask=None):
     x: (batch, seq_q, d_model) decoder states; memory: (batch, seq_k, d_model) encoder outputs.
     self_mask: bool (batch, heads, seq_q, seq_q)-broadcastable, True = may attend (pass a causal
     mask); memory_mask: bool (batch, heads, seq_q, seq_k)-broadcastable (padding of the source).
-    Returns (y, self_weights (batch, heads, seq_q, seq_q), cross_weights (batch, heads, seq_q, seq_k)).
+    Returns (y, self_weights (batch, heads, seq_q, seq_q),
+             cross_weights (batch, heads, seq_q, seq_k)).
     """
-    x, self_weights = residual(_self_attention(params, cfg, self_mask), subparams(params, "norm1"), x, cfg)
+    x, self_weights = residual(_self_attention(params, cfg, self_mask),
+                               subparams(params, "norm1"), x, cfg)
     x, cross_weights = residual(_cross_attention(params, cfg, memory, memory_mask),
                                 subparams(params, "norm2"), x, cfg)
     y, _ = residual(_feed_forward(params, cfg), subparams(params, "norm3"), x, cfg)
@@ -122,7 +125,8 @@ def decoder_layer_backward(dy, params, x, memory, cfg, self_mask=None, memory_ma
     dh1, g_cross, g_norm2 = residual_backward(
         dh2, cross, _cross_attention_backward(params, cfg, memory, memory_mask, dmemory),
         subparams(params, "norm2"), h1, cfg)
-    dx, g_attn, g_norm1 = residual_backward(dh1, attend, _self_attention_backward(params, cfg, self_mask),
+    dx, g_attn, g_norm1 = residual_backward(dh1, attend,
+                                            _self_attention_backward(params, cfg, self_mask),
                                             subparams(params, "norm1"), x, cfg)
     grads = {**prefixed(g_attn, "self_attn"), **prefixed(g_norm1, "norm1"),
              **prefixed(g_cross, "cross_attn"), **prefixed(g_norm2, "norm2"),
@@ -151,7 +155,7 @@ def decoder_lm(params, ids, cfg, is_token=None):
 
 
 def decoder_lm_backward(dlogits, params, ids, cfg, is_token=None):
-    """Gradients of every parameter of decoder_lm given dL/dlogits. Returns grads (keys of params)."""
+    """Gradients of every parameter of decoder_lm given dL/dlogits; grads keyed like params."""
     mask = _lm_mask(ids, is_token)
     xs = [embed(params, ids, cfg)]
     for i in range(cfg.n_layers):
@@ -264,7 +268,8 @@ def _self_attention_backward(params, cfg, mask):
     p = subparams(params, "self_attn")
 
     def backward(dout, h):
-        dh, _, grads = multi_head_attention_backward(dout, p, h, None, mask, cfg.n_heads, _rope_base(cfg))
+        dh, _, grads = multi_head_attention_backward(dout, p, h, None, mask, cfg.n_heads,
+                                                     _rope_base(cfg))
         return dh, grads
     return backward
 
@@ -278,7 +283,8 @@ def _cross_attention_backward(params, cfg, memory, memory_mask, dmemory_out):
     p = subparams(params, "cross_attn")
 
     def backward(dout, h):
-        dh, dmemory, grads = multi_head_attention_backward(dout, p, h, memory, memory_mask, cfg.n_heads)
+        dh, dmemory, grads = multi_head_attention_backward(dout, p, h, memory, memory_mask,
+                                                           cfg.n_heads)
         dmemory_out.append(dmemory)
         return dh, grads
     return backward
