@@ -1,0 +1,127 @@
+"""Checkers for the exercises of chapter 01, attention.
+
+Each checker takes the learner's answer (a function or a number), prints ✅ or ❌ with a hint and
+returns True/False. The placeholder `...` (or a function whose body is still `...`, which returns
+None) gets "not yet", never an exception, so "Run All" goes through an unsolved chapter.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minillm.exercises import close, is_unanswered, verdict
+from minillm.np import causal_mask, padding_mask, scaled_dot_product_attention, softmax_backward
+
+_TODO = "replace the `...` with your answer, then run the cell again."
+
+
+def check_attention(my_attention):
+    """Exercise 1: my_attention(q, k, v, mask=None) -> (out, weights), the library's formula.
+
+    Tried on random q, k, v (batch 2, heads 3, seq 5, d_head 8), without and with a causal mask.
+    """
+    rng = np.random.default_rng(1)
+    q, k, v = (rng.standard_normal((2, 3, 5, 8)) for _ in range(3))
+    mask = causal_mask(5)
+    answers = [_call(my_attention, q, k, v), _call(my_attention, q, k, v, mask)]
+    expected = [scaled_dot_product_attention(q, k, v), scaled_dot_product_attention(q, k, v, mask)]
+    unscaled = scaled_dot_product_attention(q, k, v, scale=1.0)
+    inverted = scaled_dot_product_attention(q, k, v, ~mask)
+    for answer, want in zip(answers, expected):
+        if isinstance(answer, str):
+            return verdict(False, answer)
+        if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
+            return verdict(False, "return a pair (out, weights), like the library does.")
+        if _same(answer, unscaled):
+            return verdict(False, "the scores need dividing by sqrt(d_k) = sqrt(q.shape[-1]) "
+                                  "before the softmax.")
+        if _same(answer, inverted):
+            return verdict(False, "mask polarity: in minillm True = may attend, so the scores "
+                                  "where the mask is False become -inf.")
+        if not close(answer[1], want[1]):
+            return verdict(False, "the weights are off: softmax(q @ k^T / sqrt(d_k)) over the last "
+                                  "axis (the keys), with masked scores set to -inf first.")
+        if not close(answer[0], want[0]):
+            return verdict(False, "the weights are right but out is not: out = weights @ v.")
+    return verdict(True, "", "Your attention equals minillm.np.scaled_dot_product_attention.")
+
+
+def check_combined_mask(combined_mask):
+    """Exercise 2: combined_mask(is_token) -> bool mask for a decoder over a padded batch.
+
+    is_token: (batch, seq) bool, True = real token. The answer must broadcast to
+    (batch, heads, seq, seq), True = may attend: causal AND not padding.
+    """
+    is_token = np.array([[True, True, True, True, False, False],
+                         [False, True, True, True, True, True]])
+    answer = _call(combined_mask, is_token)
+    if isinstance(answer, str):
+        return verdict(False, answer)
+    answer = np.asarray(answer)
+    want = causal_mask(6) & padding_mask(is_token)
+    try:
+        answer = np.broadcast_to(answer, want.shape)
+    except ValueError:
+        return verdict(False, f"a mask of shape {answer.shape} does not broadcast to "
+                              f"(batch, heads, seq, seq) = {want.shape}; padding_mask(is_token) "
+                              "has shape (batch, 1, 1, seq).")
+    if answer.dtype != bool:
+        return verdict(False, f"masks are boolean (True = may attend); yours has dtype "
+                              f"{answer.dtype}.")
+    if np.array_equal(answer, ~want):
+        return verdict(False, "the polarity is flipped: in minillm True = may attend.")
+    if np.array_equal(answer, causal_mask(6) | padding_mask(is_token)):
+        return verdict(False, "a key must pass both tests (in the past AND a real token): "
+                              "use &, not |.")
+    if not np.array_equal(answer, want):
+        return verdict(False, "combine minillm.np.causal_mask(seq) with "
+                              "minillm.np.padding_mask(is_token).")
+    return verdict(True, "", "Causal and padding masks combined correctly.")
+
+
+def check_scale(scale):
+    """Exercise 3: the factor that brings the variance of q·k back to 1 when d_k = 256."""
+    if is_unanswered(scale):
+        return verdict(False, _TODO)
+    try:
+        scale = float(scale)
+    except (TypeError, ValueError):
+        return verdict(False, f"give a number, not {type(scale).__name__}.")
+    if np.isclose(scale, 1 / 256):
+        return verdict(False, "that divides the variance by d_k twice: Var(c·s) = c²·Var(s), so "
+                              "divide by the standard deviation sqrt(d_k).")
+    if np.isclose(scale, 16.0) or np.isclose(scale, 256.0):
+        return verdict(False, "the scores are too spread out, so the factor must be below 1.")
+    return verdict(np.isclose(scale, 1 / 16), "Var(q·k) = d_k for unit-variance entries, and "
+                                              "Var(c·s) = c²·Var(s).", "1/sqrt(256) = 1/16.")
+
+
+def check_scores_grad(scores_grad):
+    """Exercise 4: scores_grad(weights, dweights) -> dL/dscores through a row-wise softmax."""
+    rng = np.random.default_rng(2)
+    scores = rng.standard_normal((3, 4, 6))
+    weights = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
+    dweights = rng.standard_normal(weights.shape)
+    answer = _call(scores_grad, weights, dweights)
+    if isinstance(answer, str):
+        return verdict(False, answer)
+    if close(answer, weights * dweights):
+        return verdict(False, "that is only the diagonal of the softmax Jacobian: every weight "
+                              "also depends on the other scores of its row (subtract sum(dW * W)).")
+    return verdict(close(answer, softmax_backward(dweights, weights)),
+                   "dS = W * (dW - sum(dW * W, over the keys)), with keepdims so it broadcasts.",
+                   "That is the softmax backward pass.")
+
+
+def _call(fn, *args):
+    """fn(*args), or a hint (a str) if the answer is missing or fails."""
+    if is_unanswered(fn):
+        return _TODO
+    try:
+        answer = fn(*args)
+    except Exception as error:  # noqa: BLE001 - a learner's bug becomes a hint, not a traceback
+        return f"your function raised {type(error).__name__}: {error}"
+    return _TODO if is_unanswered(answer) else answer
+
+
+def _same(answer, reference):
+    return close(answer[0], reference[0]) and close(answer[1], reference[1])

@@ -1,0 +1,106 @@
+"""The attention chapter's exercise checkers accept the solutions and reject typical mistakes."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minillm.exercises.attention import (
+    check_attention,
+    check_combined_mask,
+    check_scale,
+    check_scores_grad,
+)
+from minillm.np import causal_mask, padding_mask, softmax
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "chapters" / "01-attention" / "solutions.py"
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    spec = importlib.util.spec_from_file_location("attention_solutions", SOLUTIONS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def unanswered(*args, **kwargs):
+    ...  # what an exercise cell holds before the learner writes anything
+
+
+def _rejects(checker, answer, capsys, hint_word):
+    assert checker(answer) is False
+    out = capsys.readouterr().out
+    assert "❌" in out and hint_word in out
+
+
+def test_checkers_accept_the_solutions(solutions, capsys):
+    assert check_attention(solutions.my_attention)
+    assert check_combined_mask(solutions.combined_mask)
+    assert check_scale(solutions.scale)
+    assert check_scores_grad(solutions.scores_grad)
+    assert capsys.readouterr().out.count("✅") == 4
+
+
+@pytest.mark.parametrize("checker, placeholder", [
+    (check_attention, unanswered), (check_attention, ...),
+    (check_combined_mask, unanswered), (check_combined_mask, ...),
+    (check_scores_grad, unanswered), (check_scores_grad, ...),
+    (check_scale, ...),
+])
+def test_shipped_placeholder_gets_a_hint_not_an_exception(checker, placeholder, capsys):
+    _rejects(checker, placeholder, capsys, "`...`")
+
+
+def test_attention_without_sqrt_dk_scaling_is_rejected(capsys):
+    def unscaled(q, k, v, mask=None):
+        scores = q @ np.swapaxes(k, -1, -2)
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        weights = softmax(scores)
+        return weights @ v, weights
+
+    _rejects(check_attention, unscaled, capsys, "sqrt(d_k)")
+
+
+def test_attention_with_flipped_mask_polarity_is_rejected(solutions, capsys):
+    def flipped(q, k, v, mask=None):
+        return solutions.my_attention(q, k, v, None if mask is None else ~mask)
+
+    _rejects(check_attention, flipped, capsys, "polarity")
+
+
+def test_attention_that_raises_becomes_a_hint(capsys):
+    def broken(q, k, v, mask=None):
+        return q @ k  # wrong shapes: (.., 5, 8) @ (.., 5, 8)
+
+    _rejects(check_attention, broken, capsys, "raised ValueError")
+
+
+def test_combined_mask_with_flipped_polarity_is_rejected(solutions, capsys):
+    _rejects(check_combined_mask, lambda is_token: ~solutions.combined_mask(is_token), capsys,
+             "polarity")
+
+
+def test_combined_mask_with_or_instead_of_and_is_rejected(capsys):
+    def either(is_token):
+        return causal_mask(is_token.shape[1]) | padding_mask(is_token)
+
+    _rejects(check_combined_mask, either, capsys, "&")
+
+
+def test_combined_mask_of_integers_is_rejected(solutions, capsys):
+    _rejects(check_combined_mask, lambda t: solutions.combined_mask(t).astype(int), capsys, "dtype")
+
+
+@pytest.mark.parametrize("wrong", [1 / 256, 16, 1.0, "1/16"])
+def test_scale_other_than_one_over_sqrt_dk_is_rejected(wrong, capsys):
+    _rejects(check_scale, wrong, capsys, "Hint")
+
+
+def test_scale_that_divides_by_dk_gets_the_variance_hint(capsys):
+    _rejects(check_scale, 1 / 256, capsys, "standard deviation")
+
+
+def test_scores_grad_without_the_row_sum_term_is_rejected(capsys):
+    _rejects(check_scores_grad, lambda w, dw: w * dw, capsys, "sum(dW * W)")
