@@ -143,7 +143,7 @@ def show_bertviz(view, attentions, tokens, min_height=150, **kwargs):
     page = re.sub(r'(<script src="[^"]*require[^"]*"></script>)',
                   lambda m: m.group(1) + _OFFLINE_NOTICE, page, count=1)
     doc = ("<!doctype html><html><head><meta charset='utf-8'></head>"
-           "<body style='margin:0;font-family:Helvetica,Arial,sans-serif'>" + page
+           "<body style='margin:0;overflow-x:auto;font-family:Helvetica,Arial,sans-serif'>" + page
            + "</body></html>")
     with warnings.catch_warnings():      # IPython suggests IFrame; srcdoc is what we need here
         warnings.simplefilter("ignore", UserWarning)

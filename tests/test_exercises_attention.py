@@ -29,7 +29,7 @@ def unanswered(*args, **kwargs):
 
 
 def _rejects(checker, answer, capsys, hint_word):
-    assert checker(answer) is False
+    assert not checker(answer)
     out = capsys.readouterr().out
     assert "❌" in out and hint_word in out
 

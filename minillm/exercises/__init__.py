@@ -7,11 +7,47 @@ from __future__ import annotations
 
 import numpy as np
 
+TODO = "replace the `...` with your answer, then run the cell again."
+
+
+class Verdict:
+    """A checker's result: true when the answer is right.
+
+    It displays nothing in a notebook (the printed ✅/❌ line already says it all), so an
+    exercise cell shows the verdict once, not followed by `True`/`False`.
+    """
+
+    def __init__(self, ok):
+        self.ok = bool(ok)
+
+    def __bool__(self):
+        return self.ok
+
+    def __repr__(self):
+        return f"Verdict(ok={self.ok})"
+
+    def _ipython_display_(self):
+        pass
+
 
 def verdict(ok, hint, success="Correct!"):
-    """Print ✅ + success or ❌ + hint; return ok."""
+    """Print ✅ + success or ❌ + hint; return a Verdict (true when ok)."""
     print(f"✅ {success}" if ok else f"❌ Not yet. Hint: {hint}")
-    return bool(ok)
+    return Verdict(ok)
+
+
+def try_answer(fn, *args):
+    """(fn(*args), None), or (None, hint) when the answer is missing or raises.
+
+    A learner's bug becomes a hint, not a traceback that stops "Run All".
+    """
+    if is_unanswered(fn):
+        return None, TODO
+    try:
+        answer = fn(*args)
+    except Exception as error:  # noqa: BLE001 - any error in the learner's code is a hint
+        return None, f"your function raised {type(error).__name__}: {error}"
+    return (None, TODO) if is_unanswered(answer) else (answer, None)
 
 
 def is_unanswered(answer):

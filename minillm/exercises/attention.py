@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minillm.exercises import close, is_unanswered, verdict
+from minillm.exercises import TODO, close, is_unanswered, try_answer, verdict
 from minillm.np import causal_mask, padding_mask, scaled_dot_product_attention, softmax_backward
-
-_TODO = "replace the `...` with your answer, then run the cell again."
 
 
 def check_attention(my_attention):
@@ -22,13 +20,13 @@ def check_attention(my_attention):
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((2, 3, 5, 8)) for _ in range(3))
     mask = causal_mask(5)
-    answers = [_call(my_attention, q, k, v), _call(my_attention, q, k, v, mask)]
+    attempts = [try_answer(my_attention, q, k, v), try_answer(my_attention, q, k, v, mask)]
     expected = [scaled_dot_product_attention(q, k, v), scaled_dot_product_attention(q, k, v, mask)]
     unscaled = scaled_dot_product_attention(q, k, v, scale=1.0)
     inverted = scaled_dot_product_attention(q, k, v, ~mask)
-    for answer, want in zip(answers, expected):
-        if isinstance(answer, str):
-            return verdict(False, answer)
+    for (answer, hint), want in zip(attempts, expected):
+        if hint:
+            return verdict(False, hint)
         if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
             return verdict(False, "return a pair (out, weights), like the library does.")
         if _same(answer, unscaled):
@@ -53,9 +51,9 @@ def check_combined_mask(combined_mask):
     """
     is_token = np.array([[True, True, True, True, False, False],
                          [False, True, True, True, True, True]])
-    answer = _call(combined_mask, is_token)
-    if isinstance(answer, str):
-        return verdict(False, answer)
+    answer, hint = try_answer(combined_mask, is_token)
+    if hint:
+        return verdict(False, hint)
     answer = np.asarray(answer)
     want = causal_mask(6) & padding_mask(is_token)
     try:
@@ -81,7 +79,7 @@ def check_combined_mask(combined_mask):
 def check_scale(scale):
     """Exercise 3: the factor that brings the variance of q·k back to 1 when d_k = 256."""
     if is_unanswered(scale):
-        return verdict(False, _TODO)
+        return verdict(False, TODO)
     try:
         scale = float(scale)
     except (TypeError, ValueError):
@@ -101,26 +99,15 @@ def check_scores_grad(scores_grad):
     scores = rng.standard_normal((3, 4, 6))
     weights = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
     dweights = rng.standard_normal(weights.shape)
-    answer = _call(scores_grad, weights, dweights)
-    if isinstance(answer, str):
-        return verdict(False, answer)
+    answer, hint = try_answer(scores_grad, weights, dweights)
+    if hint:
+        return verdict(False, hint)
     if close(answer, weights * dweights):
         return verdict(False, "that is only the diagonal of the softmax Jacobian: every weight "
                               "also depends on the other scores of its row (subtract sum(dW * W)).")
     return verdict(close(answer, softmax_backward(dweights, weights)),
                    "dS = W * (dW - sum(dW * W, over the keys)), with keepdims so it broadcasts.",
                    "That is the softmax backward pass.")
-
-
-def _call(fn, *args):
-    """fn(*args), or a hint (a str) if the answer is missing or fails."""
-    if is_unanswered(fn):
-        return _TODO
-    try:
-        answer = fn(*args)
-    except Exception as error:  # noqa: BLE001 - a learner's bug becomes a hint, not a traceback
-        return f"your function raised {type(error).__name__}: {error}"
-    return _TODO if is_unanswered(answer) else answer
 
 
 def _same(answer, reference):

@@ -1,0 +1,173 @@
+"""Checkers for the exercises of chapter 02, Transformer layers.
+
+Each checker takes the learner's answer (a function or a number), prints ✅ or ❌ with a hint and
+returns True/False. The placeholder `...` (or a function whose body is still `...`, which returns
+None) gets "not yet", never an exception, so "Run All" goes through an unsolved chapter.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minillm.exercises import TODO, close, is_unanswered, try_answer, verdict
+from minillm.np import rope
+
+
+def check_rope_pairs(rope_pairs):
+    """Exercise 1: rope_pairs(x) rotates neighbouring pairs (x[2j], x[2j+1]) by m * theta_j.
+
+    x: (..., seq, d_head). Tried on random x of shape (2, 3, 6, 8) against minillm.np.rope
+    applied to the renumbered dimensions (neighbours (2j, 2j+1) become the pair (j, j + d/2)).
+    """
+    x = np.random.default_rng(3).standard_normal((2, 3, 6, 8))
+    answer, hint = try_answer(rope_pairs, x)
+    if hint:
+        return verdict(False, hint)
+    if np.shape(answer) != x.shape:
+        return verdict(False, f"the result must have the shape of x, {x.shape}; yours has "
+                              f"{np.shape(answer)}.")
+    if close(answer, rope(x)):
+        return verdict(False, "that is the half-split layout of section 1.2 (pair j = dimensions "
+                              "j and j + d/2); here pair j is dimensions 2j and 2j + 1.")
+    if close(answer, _rope_pairs(x, direction=-1)):
+        return verdict(False, "you turn the wrong way: x'[2j] = x[2j] cos - x[2j+1] sin and "
+                              "x'[2j+1] = x[2j] sin + x[2j+1] cos.")
+    return verdict(close(answer, _rope_pairs(x)),
+                   "pair j = (x[..., 2j], x[..., 2j+1]) turns by angle m * theta_j, with "
+                   "theta_j = 10000 ** (-2j / d) for j = 0 .. d/2 - 1 and m the row (position).",
+                   "Your RoPE equals minillm.np.rope with the dimensions renumbered.")
+
+
+def _rope_pairs(x, direction=1):
+    """The neighbour-pair layout through the library: renumber, rotate, number back."""
+    d = x.shape[-1]
+    order = np.r_[0:d:2, 1:d:2]        # even dimensions first: neighbours become (j, j + d/2)
+    out = np.empty_like(x)
+    turned = rope(x[..., order]) if direction == 1 else _rope_backwards(x[..., order])
+    out[..., order] = turned
+    return out
+
+
+def _rope_backwards(x):
+    """rope with every angle negated (a learner's sign slip)."""
+    flipped = x.copy()
+    half = x.shape[-1] // 2
+    flipped[..., half:] *= -1           # reflect, rotate, reflect back = rotate the other way
+    out = rope(flipped)
+    out[..., half:] *= -1
+    return out
+
+
+def check_swiglu_d_ff(d_ff):
+    """Exercise 2: the SwiGLU width with the weights of a GELU FFN of d_model=48, d_ff=192."""
+    if is_unanswered(d_ff):
+        return verdict(False, TODO)
+    if isinstance(d_ff, str):
+        return verdict(False, "give a number, not a string.")
+    try:
+        value = float(d_ff)
+    except (TypeError, ValueError):
+        return verdict(False, f"give a number, not {type(d_ff).__name__}.")
+    if value == 192:
+        return verdict(False, "with the same d_ff, SwiGLU's three matrices hold 1.5 times the "
+                              "weights of the GELU network's two: it must be narrower.")
+    if value == 64:
+        return verdict(False, "the GELU network has TWO matrices of 48 x 192; set "
+                              "3 * 48 * d_ff equal to 2 * 48 * 192.")
+    return verdict(value == 128, "count weights: GELU FFN 2 * 48 * 192 (up and down), SwiGLU "
+                                 "3 * 48 * d_ff (gate, up and down).",
+                   "d_ff = 2/3 * 192 = 128: the '8/3 d_model' of Llama's recipe.")
+
+
+def check_article_mask(article_mask):
+    """Exercise 3: article_mask(seq_len) -> a causal mask in nn.TransformerEncoder's convention.
+
+    Accepted: bool with True = BLOCKED above the diagonal, or float with 0 on and below the
+    diagonal and -inf above it.
+    """
+    import torch
+
+    seq = 5
+    answer, hint = try_answer(article_mask, seq)
+    if hint:
+        return verdict(False, hint)
+    try:
+        mask = torch.as_tensor(np.asarray(answer) if not torch.is_tensor(answer) else answer)
+    except (TypeError, ValueError, RuntimeError):
+        return verdict(False, f"return a tensor (or array), not {type(answer).__name__}.")
+    if tuple(mask.shape) != (seq, seq):
+        return verdict(False, f"article_mask({seq}) must have shape ({seq}, {seq}); yours has "
+                              f"{tuple(mask.shape)}.")
+    later = torch.ones(seq, seq, dtype=torch.bool).triu(diagonal=1)    # key after the query
+    if mask.dtype == torch.bool:
+        blocked = mask
+    elif mask.is_floating_point():
+        if not bool(torch.all((mask == 0) | torch.isneginf(mask))):
+            return verdict(False, "a float mask is ADDED to the scores: 0 where a position may "
+                                  "attend, -inf (float('-inf')) where it may not.")
+        blocked = torch.isneginf(mask)
+    else:
+        return verdict(False, f"use a bool or a float mask; yours has dtype {mask.dtype}.")
+    if torch.equal(blocked, ~later):
+        return verdict(False, "that is minillm's convention (True = may attend). For "
+                              "nn.TransformerEncoder a True entry means BLOCKED: flip it.")
+    if torch.equal(blocked, later | torch.eye(seq, dtype=torch.bool)):
+        return verdict(False, "the diagonal is blocked too: a position may see itself, block "
+                              "only the later ones (triu with diagonal=1).")
+    return verdict(torch.equal(blocked, later),
+                   "block exactly the keys after each query: the upper triangle above the "
+                   "diagonal.", "With this mask the article's model is a real GPT.")
+
+
+def check_leak_test(leaks_future):
+    """Exercise 4: leaks_future(model, seq_len, vocab_size) -> True if an output sees the future.
+
+    model: ids (1, seq_len) ints in [0, vocab_size) -> outputs (1, seq_len, features); output t
+    may depend on tokens 0..t only. Tried on five small models, two causal and three that leak.
+    """
+    models = _leak_test_models()
+    verdicts = {}
+    for name, (model, leaks) in models.items():
+        answer, hint = try_answer(leaks_future, model, 8, 10)
+        if hint:
+            return verdict(False, hint)
+        if not isinstance(answer, (bool, np.bool_)):
+            return verdict(False, f"return True or False, not {type(answer).__name__}.")
+        verdicts[name] = bool(answer) == leaks
+    if not verdicts["causal"] or not verdicts["causal, positions matter"]:
+        return verdict(False, "your test accuses a causal model. After changing token t + 1, "
+                              "outputs t + 1, t + 2, ... may change; only outputs 0..t must not.")
+    if not verdicts["sees every token"] or not verdicts["sees the next token"]:
+        return verdict(False, "your test misses a model that reads the next token: change token "
+                              "t + 1 and compare the outputs at positions 0..t.")
+    if not verdicts["sees the last token at position 2"]:
+        return verdict(False, "a model can leak at one position only, from far ahead: change "
+                              "every token in turn (t + 1 = 1, 2, ..., seq_len - 1).")
+    return verdict(True, "", "Your test tells the causal models from the leaking ones.")
+
+
+def _leak_test_models():
+    """{name: (model, leaks)}: each model maps ids (1, seq) to outputs (1, seq, 3)."""
+    table = np.random.default_rng(5).standard_normal((10, 3))
+
+    def causal(ids):
+        return np.cumsum(table[ids], axis=1)
+
+    def causal_positional(ids):
+        return table[ids] * np.arange(1, ids.shape[1] + 1)[None, :, None]
+
+    def sees_everything(ids):
+        return np.broadcast_to(table[ids].sum(axis=1, keepdims=True), table[ids].shape).copy()
+
+    def sees_next(ids):
+        out = table[ids].copy()
+        out[:, :-1] += table[ids[:, 1:]]
+        return out
+
+    def sees_last_at_2(ids):
+        out = np.cumsum(table[ids], axis=1)
+        out[:, 2] += table[ids[:, -1]]
+        return out
+
+    return {"causal": (causal, False), "causal, positions matter": (causal_positional, False),
+            "sees every token": (sees_everything, True), "sees the next token": (sees_next, True),
+            "sees the last token at position 2": (sees_last_at_2, True)}

@@ -1,0 +1,160 @@
+"""The Transformer chapter's exercise checkers accept the solutions and reject typical mistakes."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from minillm.exercises.transformer import (
+    check_article_mask,
+    check_leak_test,
+    check_rope_pairs,
+    check_swiglu_d_ff,
+)
+from minillm.np import rope
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "chapters" / "02-transformer" / "solutions.py"
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    spec = importlib.util.spec_from_file_location("transformer_solutions", SOLUTIONS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def unanswered(*args, **kwargs):
+    ...  # what an exercise cell holds before the learner writes anything
+
+
+def _rejects(checker, answer, capsys, hint_word):
+    assert not checker(answer)
+    out = capsys.readouterr().out
+    assert "❌" in out and hint_word in out
+
+
+def test_checkers_accept_the_solutions(solutions, capsys):
+    assert check_rope_pairs(solutions.rope_pairs)
+    assert check_swiglu_d_ff(solutions.swiglu_d_ff)
+    assert check_article_mask(solutions.article_mask)
+    assert check_leak_test(solutions.leaks_future)
+    assert capsys.readouterr().out.count("✅") == 4
+
+
+@pytest.mark.parametrize("checker, placeholder", [
+    (check_rope_pairs, unanswered), (check_rope_pairs, ...),
+    (check_swiglu_d_ff, ...),
+    (check_article_mask, unanswered), (check_article_mask, ...),
+    (check_leak_test, unanswered), (check_leak_test, ...),
+])
+def test_shipped_placeholder_gets_a_hint_not_an_exception(checker, placeholder, capsys):
+    _rejects(checker, placeholder, capsys, "`...`")
+
+
+# ---- exercise 1: RoPE on neighbouring pairs ---------------------------------------------------
+
+
+def test_rope_pairs_in_the_half_split_layout_is_rejected(capsys):
+    _rejects(check_rope_pairs, rope, capsys, "half-split")
+
+
+def test_rope_pairs_turning_the_wrong_way_is_rejected(solutions, capsys):
+    def backwards(x):
+        flipped = x.copy()
+        flipped[..., 1::2] *= -1               # reflect each pair, rotate, reflect back
+        out = solutions.rope_pairs(flipped)
+        out[..., 1::2] *= -1
+        return out
+
+    _rejects(check_rope_pairs, backwards, capsys, "wrong way")
+
+
+def test_rope_pairs_with_the_wrong_speeds_is_rejected(solutions, capsys):
+    def per_dimension_speed(x):
+        seq, d = x.shape[-2:]
+        angle = np.arange(seq)[:, None] * 10000.0 ** (-np.arange(d // 2) / d)   # j, not 2j
+        even, odd = x[..., 0::2], x[..., 1::2]
+        out = np.empty_like(x)
+        out[..., 0::2] = even * np.cos(angle) - odd * np.sin(angle)
+        out[..., 1::2] = even * np.sin(angle) + odd * np.cos(angle)
+        return out
+
+    _rejects(check_rope_pairs, per_dimension_speed, capsys, "theta_j")
+
+
+def test_rope_pairs_that_raises_becomes_a_hint(capsys):
+    _rejects(check_rope_pairs, lambda x: x @ np.ones(3), capsys, "raised ValueError")
+
+
+# ---- exercise 2: SwiGLU's width ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wrong, hint_word", [(192, "three matrices"), (64, "TWO matrices"),
+                                              (96, "Hint"), ("128", "string")])
+def test_swiglu_width_other_than_128_is_rejected(wrong, hint_word, capsys):
+    _rejects(check_swiglu_d_ff, wrong, capsys, hint_word)
+
+
+def test_swiglu_width_as_a_float_is_accepted(capsys):
+    assert check_swiglu_d_ff(128.0)
+
+
+# ---- exercise 3: the article's mask -----------------------------------------------------------
+
+
+def test_article_mask_in_minillms_convention_is_rejected(capsys):
+    _rejects(check_article_mask, lambda n: torch.ones(n, n, dtype=torch.bool).tril(), capsys,
+             "BLOCKED")
+
+
+def test_article_mask_that_blocks_the_diagonal_is_rejected(capsys):
+    _rejects(check_article_mask, lambda n: torch.ones(n, n, dtype=torch.bool).triu(), capsys,
+             "diagonal")
+
+
+def test_article_mask_of_ones_and_zeros_is_rejected(capsys):
+    _rejects(check_article_mask, lambda n: torch.ones(n, n).triu(diagonal=1), capsys, "-inf")
+
+
+def test_article_mask_as_pytorchs_float_mask_or_numpy_is_accepted(solutions, capsys):
+    assert check_article_mask(torch.nn.Transformer.generate_square_subsequent_mask)
+    assert check_article_mask(lambda n: solutions.article_mask(n).numpy())
+
+
+# ---- exercise 4: the leak test ----------------------------------------------------------------
+
+
+def _leak_test(compare_outputs, positions):
+    """A learner's leak test that changes token t + 1 for t in positions and compares
+    compare_outputs(out, t) before and after."""
+    def leaks_future(model, seq_len, vocab_size):
+        ids = np.random.default_rng(0).integers(vocab_size, size=(1, seq_len))
+        before = model(ids)
+        for t in positions(seq_len):
+            changed = ids.copy()
+            changed[0, t + 1] = (ids[0, t + 1] + 1) % vocab_size
+            if not np.allclose(compare_outputs(model(changed), t), compare_outputs(before, t)):
+                return True
+        return False
+    return leaks_future
+
+
+def test_leak_test_that_compares_every_output_is_rejected(capsys):
+    every_output = _leak_test(lambda out, t: out, lambda n: range(n - 1))
+    _rejects(check_leak_test, every_output, capsys, "accuses a causal model")
+
+
+def test_leak_test_that_changes_only_the_second_token_is_rejected(capsys):
+    second_token_only = _leak_test(lambda out, t: out[:, : t + 1], lambda n: [0])
+    _rejects(check_leak_test, second_token_only, capsys, "every token in turn")
+
+
+@pytest.mark.parametrize("constant", [True, False])
+def test_leak_test_with_a_constant_answer_is_rejected(constant, capsys):
+    _rejects(check_leak_test, lambda model, seq_len, vocab_size: constant, capsys, "Hint")
+
+
+def test_leak_test_returning_a_non_boolean_is_rejected(capsys):
+    _rejects(check_leak_test, lambda model, seq_len, vocab_size: "yes", capsys, "True or False")
