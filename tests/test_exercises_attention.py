@@ -13,7 +13,7 @@ from minillm.exercises.attention import (
 )
 from minillm.np import causal_mask, padding_mask, softmax
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "chapters" / "01-attention" / "solutions.py"
+SOLUTIONS = Path(__file__).resolve().parents[1] / "chapters" / "02-attention" / "solutions.py"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from minillm.exercises.transformer import (
 )
 from minillm.np import rope
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "chapters" / "02-transformer" / "solutions.py"
+SOLUTIONS = Path(__file__).resolve().parents[1] / "chapters" / "03-transformer" / "solutions.py"
 
 
 @pytest.fixture(scope="module")

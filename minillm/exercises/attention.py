@@ -1,4 +1,4 @@
-"""Checkers for the exercises of chapter 01, attention.
+"""Checkers for the exercises of chapter 02, attention.
 
 Each checker takes the learner's answer (a function or a number), prints ✅ or ❌ with a hint and
 returns True/False. The placeholder `...` (or a function whose body is still `...`, which returns

@@ -1,4 +1,4 @@
-"""Solutions to the exercises of chapter 02, Transformer layers (try them yourself first!).
+"""Solutions to the exercises of chapter 03, Transformer layers (try them yourself first!).
 
 Import in the notebook with `import solutions` (the notebook runs in this folder), e.g.
 `check_rope_pairs(solutions.rope_pairs)`.
