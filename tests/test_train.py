@@ -1,0 +1,263 @@
+"""The training loop: schedule, optimizer groups, clipping, evaluation, plots, and a resumed run
+that ends with exactly the weights of an uninterrupted one."""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import pytest
+import torch
+
+from minillm import DecoderLM, TransformerConfig
+from minillm.checkpoint import load_checkpoint
+from minillm.objectives import causal_lm_loss
+from minillm.train import (
+    LivePlot,
+    TrainConfig,
+    batches_by_step,
+    evaluate,
+    lr_at,
+    make_optimizer,
+    pick_device,
+    plot_history,
+    train,
+)
+
+matplotlib.use("Agg")
+
+MODEL_CFG = TransformerConfig.tiny(vocab_size=20, d_model=16, n_heads=2, d_ff=32, max_seq_len=16,
+                                   dropout=0.2)
+TRAIN_CFG = TrainConfig(steps=12, batch_size=4, lr=1e-2, warmup_steps=3, eval_every=4,
+                        device="cpu")
+
+
+def get_batch(step):
+    """A batch that depends only on the step: (x, y), y the next token of x."""
+    gen = torch.Generator().manual_seed(1000 + step)
+    window = torch.randint(MODEL_CFG.vocab_size, (4, 9), generator=gen)
+    return window[:, :-1], window[:, 1:]
+
+
+def fresh_model(seed=0):
+    torch.manual_seed(seed)
+    return DecoderLM(MODEL_CFG)
+
+
+def assert_same_weights(a, b):
+    for name, value in a.state_dict().items():
+        assert torch.equal(b.state_dict()[name], value), f"{name} differs"
+
+
+# ---- the schedule and the optimizer --------------------------------------------------------
+def test_lr_warms_up_linearly_then_decays_by_cosine_to_the_minimum():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    lrs = [lr_at(step, cfg) for step in range(cfg.steps)]
+    assert lrs[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert lrs[10] == pytest.approx(1.0) and lrs[-1] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lr_at(55, cfg) == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi * 45 / 89)))
+
+
+def test_without_warmup_the_first_step_uses_the_peak_lr():
+    assert lr_at(0, TrainConfig(steps=10, lr=0.5, warmup_steps=0)) == pytest.approx(0.5)
+
+
+def test_weight_decay_applies_to_matrices_and_embeddings_not_biases_or_norms():
+    model = fresh_model()
+    optimizer = make_optimizer(model, TrainConfig(weight_decay=0.3))
+    decay, no_decay = optimizer.param_groups
+    names = {id(p): name for name, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    not_decayed = {names[id(p)] for p in no_decay["params"]}
+    assert decay["weight_decay"] == 0.3 and no_decay["weight_decay"] == 0.0
+    assert {"tok_emb.weight", "pos_emb.weight", "layers.0.ff.up.weight"} <= decayed
+    assert {"layers.0.ff.up.bias", "layers.0.norm1.weight", "final_norm.bias"} <= not_decayed
+    assert decayed | not_decayed == set(names.values())
+
+
+def test_pick_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device() == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == torch.device("cuda")
+
+
+def test_pick_device_refuses_unknown_or_absent_devices(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        pick_device("gpu0")
+    with pytest.raises(ValueError, match="'cuda' is not available on this machine"):
+        pick_device("cuda")
+    assert pick_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("field, value", [("steps", 0), ("lr", 0.0), ("min_lr_ratio", 2.0),
+                                          ("warmup_steps", -1), ("eval_every", 0)])
+def test_train_config_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})
+
+
+# ---- the loop ------------------------------------------------------------------------------
+def test_history_records_every_step_and_every_evaluation():
+    history = train(fresh_model(), causal_lm_loss, get_batch, TRAIN_CFG, progress=False,
+                    eval_fn=lambda m: evaluate(m, causal_lm_loss, [get_batch(-1)]))
+    assert history["step"] == list(range(1, 13))
+    assert history["lr"] == pytest.approx([lr_at(s, TRAIN_CFG) for s in range(12)])
+    assert history["eval_step"] == [4, 8, 12]
+    assert history["eval_ppl"] == pytest.approx([math.exp(x) for x in history["eval_loss"]])
+    assert all(isinstance(x, float) for x in history["loss"] + history["grad_norm"])
+
+
+def test_log_every_thins_the_history_but_keeps_the_last_step():
+    history = train(fresh_model(), causal_lm_loss, get_batch, TRAIN_CFG.replace(log_every=5),
+                    progress=False)
+    assert history["step"] == [5, 10, 12]
+
+
+def test_grad_norm_is_measured_before_clipping_and_the_gradient_is_clipped():
+    model = fresh_model()
+    reference = fresh_model()
+    reference.train()
+    torch.manual_seed(TRAIN_CFG.seed)  # train seeds dropout the same way
+    causal_lm_loss(reference, get_batch(0)).backward()
+    norm = torch.cat([p.grad.flatten() for p in reference.parameters()]).norm().item()
+    cfg = TRAIN_CFG.replace(steps=1, grad_clip=norm / 10)
+    history = train(model, causal_lm_loss, get_batch, cfg, progress=False)
+    assert history["grad_norm"] == [pytest.approx(norm, rel=1e-5)]
+    clipped = torch.cat([p.grad.flatten() for p in model.parameters()]).norm().item()
+    assert clipped == pytest.approx(norm / 10, rel=1e-4)
+
+
+def test_evaluation_does_not_change_the_training_run():
+    def noisy_eval(model):
+        torch.rand(100)  # an eval that draws random numbers must not shift dropout's draws
+        return evaluate(model, causal_lm_loss, [get_batch(-1)])
+
+    plain, evaluated = fresh_model(), fresh_model()
+    train(plain, causal_lm_loss, get_batch, TRAIN_CFG, progress=False)
+    train(evaluated, causal_lm_loss, get_batch, TRAIN_CFG, eval_fn=noisy_eval, progress=False)
+    assert_same_weights(plain, evaluated)
+    assert evaluated.training
+
+
+def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    """Dropout 0.2 makes the generator state matter; AdamW's moments and the schedule too."""
+    uninterrupted = fresh_model()
+    full = train(uninterrupted, causal_lm_loss, get_batch, TRAIN_CFG, progress=False)
+
+    interrupted = fresh_model()
+    train(interrupted, causal_lm_loss, get_batch, TRAIN_CFG, checkpoint_dir=tmp_path,
+          stop_after=6, progress=False)
+    del interrupted
+    torch.manual_seed(999)  # whatever happens between the runs must not matter
+    resumed, _, state = load_checkpoint(tmp_path)
+    assert state["step"] == 6
+    history = train(resumed, causal_lm_loss, get_batch, TRAIN_CFG, state=state,
+                    checkpoint_dir=tmp_path, progress=False)
+    assert_same_weights(uninterrupted, resumed)
+    assert history["loss"] == full["loss"]
+    assert load_checkpoint(tmp_path)[2]["step"] == 12
+
+
+def test_without_dropout_state_the_resumed_run_would_differ(tmp_path):
+    """The control for the test above: drop the saved generator state and the weights differ."""
+    uninterrupted = fresh_model()
+    train(uninterrupted, causal_lm_loss, get_batch, TRAIN_CFG, progress=False)
+    interrupted = fresh_model()
+    train(interrupted, causal_lm_loss, get_batch, TRAIN_CFG, checkpoint_dir=tmp_path,
+          stop_after=6, progress=False)
+    resumed, _, state = load_checkpoint(tmp_path)
+    state["rng"] = None
+    train(resumed, causal_lm_loss, get_batch, TRAIN_CFG, state=state, progress=False)
+    assert not torch.equal(resumed.tok_emb.weight, uninterrupted.tok_emb.weight)
+
+
+def test_resuming_needs_the_optimizer_state():
+    with pytest.raises(ValueError, match="no optimizer state"):
+        train(fresh_model(), causal_lm_loss, get_batch, TRAIN_CFG,
+              state={"step": 3, "optimizer": None, "rng": None, "extra": {}}, progress=False)
+
+
+def test_a_loss_that_becomes_nan_stops_training_with_advice():
+    def exploding(model, batch):
+        return causal_lm_loss(model, batch) * float("nan")
+
+    with pytest.raises(FloatingPointError, match="nan at step 1: try a lower lr"):
+        train(fresh_model(), exploding, get_batch, TRAIN_CFG, progress=False)
+
+
+def test_loss_fn_must_return_a_scalar():
+    with pytest.raises(ValueError, match="scalar loss"):
+        train(fresh_model(), lambda m, b: m(b[0])[0].mean(-1), get_batch, TRAIN_CFG,
+              progress=False)
+
+
+def test_callback_sees_every_step_and_progress_bar_runs(capsys):
+    seen = []
+    train(fresh_model(), causal_lm_loss, get_batch, TRAIN_CFG.replace(steps=3),
+          callback=lambda step, history: seen.append((step, len(history["loss"]))))
+    assert seen == [(1, 1), (2, 2), (3, 3)]
+    assert "training" in capsys.readouterr().err
+
+
+# ---- batches from an iterator --------------------------------------------------------------
+def test_batches_by_step_walks_in_order_and_replays_after_a_restart():
+    make_calls = []
+
+    def make_batches():
+        make_calls.append(1)
+        return iter(range(100))
+
+    get = batches_by_step(make_batches)
+    assert [get(s) for s in range(5)] == [0, 1, 2, 3, 4] and len(make_calls) == 1
+    resumed = batches_by_step(make_batches)
+    assert [resumed(s) for s in (3, 4, 5)] == [3, 4, 5] and len(make_calls) == 2
+
+
+def test_batches_by_step_says_when_the_batches_run_out():
+    with pytest.raises(ValueError, match="ran out at step 3"):
+        batches_by_step(lambda: iter(range(3)))(3)
+
+
+# ---- pictures ------------------------------------------------------------------------------
+def test_plot_history_draws_loss_eval_loss_and_lr():
+    history = {"step": [1, 2, 3], "loss": [3.0, 2.0, 1.5], "lr": [0.1, 0.2, 0.1],
+               "grad_norm": [1.0] * 3, "eval_step": [3], "eval_loss": [1.7], "eval_ppl": [5.5]}
+    fig = plot_history(history)
+    loss_ax, lr_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.lines] == ["training loss", "validation loss"]
+    assert list(loss_ax.lines[0].get_ydata()) == [3.0, 2.0, 1.5]
+    assert list(lr_ax.lines[0].get_ydata()) == [0.1, 0.2, 0.1]
+    assert "Loss" in loss_ax.get_title()
+
+
+def test_live_plot_does_nothing_outside_a_notebook():
+    live = LivePlot()
+    live.update({"step": [1], "loss": [1.0], "lr": [0.1], "eval_step": []})
+    assert not live.active and live.handle is None and live.figure is None
+
+
+def test_live_plot_redraws_one_display_in_a_notebook(monkeypatch):
+    import IPython.display
+
+    shown = []
+
+    class Handle:
+        def update(self, figure):
+            shown.append(("update", len(figure.axes)))
+
+    def display(figure, display_id):
+        shown.append(("display", len(figure.axes)))
+        return Handle()
+
+    monkeypatch.setattr("minillm.train.in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", display)
+    live = LivePlot()
+    history = {"step": [1], "loss": [1.0], "lr": [0.1], "eval_step": []}
+    live.update(history)
+    live.update(history)
+    assert shown == [("display", 2), ("update", 2)]
