@@ -5,6 +5,7 @@ PyTorch twins, with the same names (a NumPy function `multi_head_attention` has 
 `MultiHeadAttention`), the same arguments and the same parameter names.
 """
 from minillm.attention import (
+    KVCache,
     MultiHeadAttention,
     causal_mask,
     merge_heads,
@@ -15,6 +16,13 @@ from minillm.attention import (
 from minillm.config import TransformerConfig
 from minillm.layers import Embedding, FeedForward, LayerNorm, Linear, RMSNorm, SwiGLU, build_norm
 from minillm.positional import LearnedPositions, rope, sinusoidal_encoding
-from minillm.transformer import DecoderLayer, DecoderLM, Encoder, EncoderLayer, residual
+from minillm.transformer import (
+    DecoderLayer,
+    DecoderLM,
+    Encoder,
+    EncoderDecoder,
+    EncoderLayer,
+    residual,
+)
 
 __version__ = "0.1.0"

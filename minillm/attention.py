@@ -4,6 +4,7 @@ Mask convention, as everywhere in minillm: bool, **True = may attend**, broadcas
 (batch, heads, seq_q, seq_k). When the weights are not needed (training, generation) attention
 runs through PyTorch's fused `F.scaled_dot_product_attention`; ask for `need_weights=True` to get
 the weights for pictures (the explicit formula, the same numbers up to float rounding).
+During generation a `KVCache` keeps the keys and values of the tokens already read.
 """
 from __future__ import annotations
 
@@ -68,6 +69,33 @@ def merge_heads(x):
     return x.transpose(1, 2).reshape(batch, seq, heads * d_head)
 
 
+class KVCache:
+    """The keys and values of every token a model has already read, kept for generation.
+
+    Generating token t+1 needs the keys and values of tokens 0..t, and those of 0..t-1 were
+    computed at the previous step: the cache keeps them, so each step feeds only the new token.
+    keys[layer], values[layer]: (batch, heads, seq_so_far, d_head), None before the first step.
+    """
+
+    def __init__(self, n_layers):
+        self.keys = [None] * n_layers
+        self.values = [None] * n_layers
+
+    def seq_len(self, layer_idx=0):
+        """How many positions layer_idx holds: the position of the next token fed to it."""
+        keys = self.keys[layer_idx]
+        return 0 if keys is None else keys.shape[-2]
+
+    def append(self, layer_idx, k, v):
+        """Add the new tokens' k, v: (batch, heads, seq_new, d_head); return all keys and values,
+        (batch, heads, seq_so_far + seq_new, d_head) each."""
+        if self.keys[layer_idx] is not None:
+            k = torch.cat([self.keys[layer_idx], k], dim=-2)
+            v = torch.cat([self.values[layer_idx], v], dim=-2)
+        self.keys[layer_idx], self.values[layer_idx] = k, v
+        return k, v
+
+
 class MultiHeadAttention(nn.Module):
     """Project, split into heads, attend, merge, project back.
 
@@ -85,11 +113,18 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = Linear(d_model, d_model, bias=bias)
         self.out_proj = Linear(d_model, d_model, bias=bias)
 
-    def forward(self, x_q, x_kv=None, mask=None, need_weights=False):
+    def forward(self, x_q, x_kv=None, mask=None, need_weights=False, cache=None, layer_idx=0):
         """x_q: (batch, seq_q, d_model) queries' inputs; x_kv: (batch, seq_k, d_model) keys' and
         values' inputs, None = x_q (self-attention); mask: bool broadcastable to
         (batch, heads, seq_q, seq_k), True = may attend.
+        cache: a KVCache (self-attention only). The new k, v are appended to those cached for
+        layer_idx and the queries attend over all of them, so seq_k = cached + seq_q (the mask
+        must cover them all: `causal_mask(seq_q, seq_k)`); rotary positions continue after the
+        cached ones.
         Returns (out (batch, seq_q, d_model), weights (batch, heads, seq_q, seq_k) or None)."""
+        if cache is not None and x_kv is not None:
+            raise ValueError("a KV cache holds self-attention keys; cross-attention (x_kv given) "
+                             "takes its keys from x_kv")
         x_kv = x_q if x_kv is None else x_kv
         check_ndim("x_q", x_q, 3)
         check_ndim("x_kv", x_kv, 3)
@@ -100,7 +135,10 @@ class MultiHeadAttention(nn.Module):
         q = split_heads(self.q_proj(x_q), self.n_heads)
         k = split_heads(self.k_proj(x_kv), self.n_heads)
         v = split_heads(self.v_proj(x_kv), self.n_heads)
+        offset = 0 if cache is None else cache.seq_len(layer_idx)
         if self.rope_base is not None:
-            q, k = rope(q, self.rope_base), rope(k, self.rope_base)
+            q, k = rope(q, self.rope_base, offset), rope(k, self.rope_base, offset)
+        if cache is not None:
+            k, v = cache.append(layer_idx, k, v)
         heads, weights = scaled_dot_product_attention(q, k, v, mask, need_weights=need_weights)
         return self.out_proj(merge_heads(heads)), weights

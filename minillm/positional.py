@@ -26,10 +26,11 @@ class LearnedPositions(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(max_seq_len, d_model))
 
-    def forward(self, seq_len):
-        """The first seq_len rows: (seq_len, d_model)."""
-        check_seq_len(seq_len, self.weight.shape[0])
-        return self.weight[:seq_len]
+    def forward(self, seq_len, offset=0):
+        """Rows offset .. offset + seq_len - 1: (seq_len, d_model). offset = positions already
+        seen (the tokens held in a KV cache during generation)."""
+        check_seq_len(offset + seq_len, self.weight.shape[0])
+        return self.weight[offset:offset + seq_len]
 
 
 def rope_angles(seq_len, d_head, base=10000.0, offset=0, dtype=torch.float32, device=None):

@@ -33,6 +33,25 @@ def _padding_mask(ids, is_token):
     return padding_mask(is_token).to(ids.device)
 
 
+def _causal_padding_mask(ids, is_token, past):
+    """The causal mask of ids: (batch, seq) after `past` cached tokens: (seq, past + seq) bool,
+    True = may attend; with is_token, padding keys are hidden too: (batch, 1, seq, seq).
+    The cache does not remember padding, so is_token needs an empty cache."""
+    if is_token is not None and past:
+        raise ValueError("is_token cannot be combined with a filled KV cache: generate from "
+                         "prompts of equal length, without padding")
+    mask = causal_mask(ids.shape[1], past + ids.shape[1], device=ids.device)
+    return mask if is_token is None else mask & _padding_mask(ids, is_token)
+
+
+def _logits(model, x):
+    """Final norm (pre-LN only), then the output head, tied to tok_emb unless cfg says not."""
+    if model.cfg.norm_first:
+        x = model.final_norm(x)
+    head = model.tok_emb.weight if model.cfg.tie_embeddings else model.lm_head.weight
+    return x @ head.T
+
+
 def _norm(cfg):
     return build_norm(cfg.d_model, cfg.norm, cfg.norm_eps, cfg.bias)
 
@@ -57,11 +76,12 @@ class EncoderLayer(nn.Module):
         self.ff, self.norm2 = _feed_forward(cfg), _norm(cfg)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, mask=None, need_weights=False):
-        """x: (batch, seq, d_model); mask: bool, True = may attend.
-        Returns (y (batch, seq, d_model), weights (batch, heads, seq, seq) or None)."""
+    def forward(self, x, mask=None, need_weights=False, cache=None, layer_idx=0):
+        """x: (batch, seq, d_model); mask: bool, True = may attend; cache: a KVCache whose slot
+        layer_idx holds this layer's keys and values of earlier tokens (see MultiHeadAttention).
+        Returns (y (batch, seq, d_model), weights (batch, heads, seq, seq_k) or None)."""
         def attend(h):
-            return self._drop(self.self_attn(h, None, mask, need_weights))
+            return self._drop(self.self_attn(h, None, mask, need_weights, cache, layer_idx))
 
         x, weights = residual(attend, self.norm1, x, self.cfg)
         y, _ = residual(self._feed_forward, self.norm2, x, self.cfg)
@@ -87,12 +107,14 @@ class DecoderLayer(nn.Module):
         self.ff, self.norm3 = _feed_forward(cfg), _norm(cfg)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, memory, self_mask=None, memory_mask=None, need_weights=False):
-        """x: (batch, seq_q, d_model); memory: (batch, seq_k, d_model) encoder outputs.
+    def forward(self, x, memory, self_mask=None, memory_mask=None, need_weights=False,
+                cache=None, layer_idx=0):
+        """x: (batch, seq_q, d_model); memory: (batch, seq_k, d_model) encoder outputs; cache: a
+        KVCache for the masked self-attention only (the memory does not grow).
         Returns (y, self_weights (batch, heads, seq_q, seq_q), cross_weights (batch, heads, seq_q,
         seq_k)); the weights are None unless need_weights."""
         def attend(h):
-            return self._drop(self.self_attn(h, None, self_mask, need_weights))
+            return self._drop(self.self_attn(h, None, self_mask, need_weights, cache, layer_idx))
 
         def cross_attend(h):
             return self._drop(self.cross_attn(h, memory, memory_mask, need_weights))
@@ -111,7 +133,8 @@ class DecoderLayer(nn.Module):
 
 
 class _Embedded(nn.Module):
-    """Token + position (+ segment) embeddings, shared by DecoderLM and Encoder."""
+    """Token + position (+ segment) embeddings, shared by DecoderLM, Encoder and EncoderDecoder
+    (whose own embeddings are the target's)."""
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -125,17 +148,19 @@ class _Embedded(nn.Module):
             self.emb_norm = _norm(cfg)
         self.emb_dropout = nn.Dropout(cfg.dropout)
 
-    def embed(self, ids, segments=None):
-        """ids: (batch, seq) ints -> (batch, seq, d_model)."""
+    def embed(self, ids, segments=None, offset=0):
+        """ids: (batch, seq) ints at positions offset, offset + 1, ... -> (batch, seq, d_model).
+        offset > 0 when earlier tokens are held in a KV cache."""
         check_ndim("ids", ids, 2)
         check_token_ids(ids, self.cfg.vocab_size)
         seq = ids.shape[1]
-        check_seq_len(seq, self.cfg.max_seq_len)
+        check_seq_len(offset + seq, self.cfg.max_seq_len)
         x = self.tok_emb(ids)
         if self.cfg.positional == "learned":
-            x = x + self.pos_emb(seq)
+            x = x + self.pos_emb(seq, offset)
         elif self.cfg.positional == "sinusoidal":
-            x = x + sinusoidal_encoding(seq, self.cfg.d_model).to(x.dtype).to(x.device)
+            table = sinusoidal_encoding(offset + seq, self.cfg.d_model)[offset:]
+            x = x + table.to(x.dtype).to(x.device)
         if self.cfg.n_segments:
             x = x + self.seg_emb(torch.zeros_like(ids) if segments is None else segments)
         if self.cfg.embedding_norm:
@@ -170,22 +195,20 @@ class DecoderLM(_Embedded):
             self.lm_head = Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.init_weights()
 
-    def forward(self, ids, is_token=None, need_weights=False):
+    def forward(self, ids, is_token=None, need_weights=False, cache=None):
         """ids: (batch, seq) ints; is_token: optional (batch, seq) bool, False = padding.
-        Returns (logits (batch, seq, vocab), attentions: list of n_layers (batch, heads, seq, seq)
-        tensors, or None unless need_weights)."""
-        x = self.embed(ids)
-        mask = causal_mask(ids.shape[1], device=ids.device)
-        if is_token is not None:
-            mask = mask & _padding_mask(ids, is_token)
+        cache: optional KVCache(cfg.n_layers), updated in place: ids are then the tokens after
+        the cached ones (generation feeds one at a time) and attend to those too.
+        Returns (logits (batch, seq, vocab), attentions: list of n_layers (batch, heads, seq,
+        cached + seq) tensors, or None unless need_weights)."""
+        past = 0 if cache is None else cache.seq_len()
+        x = self.embed(ids, offset=past)
+        mask = _causal_padding_mask(ids, is_token, past)
         attentions = []
-        for layer in self.layers:
-            x, weights = layer(x, mask, need_weights)
+        for i, layer in enumerate(self.layers):
+            x, weights = layer(x, mask, need_weights, cache, i)
             attentions.append(weights)
-        if self.cfg.norm_first:
-            x = self.final_norm(x)
-        head = self.tok_emb.weight if self.cfg.tie_embeddings else self.lm_head.weight
-        return x @ head.T, attentions if need_weights else None
+        return _logits(self, x), attentions if need_weights else None
 
 
 class Encoder(_Embedded):
@@ -213,3 +236,64 @@ class Encoder(_Embedded):
         if self.cfg.norm_first:
             x = self.final_norm(x)
         return x, attentions if need_weights else None
+
+
+class EncoderDecoder(_Embedded):
+    """The original Transformer: an encoder reads the source; a decoder writes the target one
+    token at a time, cross-attending to the encoder's output (the "memory").
+
+    One vocabulary (cfg.vocab_size) serves source and target, so one tokenizer does both; each
+    side has its own embedding table, and the output head reuses the target's unless
+    cfg.tie_embeddings is False. Source and target may each be cfg.max_seq_len tokens long.
+    Submodules: encoder (an Encoder), tok_emb and pos_emb (the target's), layers (DecoderLayers),
+    final_norm (pre-LN), lm_head (untied only).
+    """
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__(cfg)
+        self.encoder = Encoder(cfg)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
+        if cfg.norm_first:
+            self.final_norm = _norm(cfg)
+        if not cfg.tie_embeddings:
+            self.lm_head = Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.init_weights()
+
+    def forward(self, src_ids, tgt_ids, src_is_token=None, tgt_is_token=None, need_weights=False):
+        """src_ids: (batch, src_seq) ints; tgt_ids: (batch, tgt_seq) ints, the target so far
+        (teacher forcing: the true target shifted right behind a start token); *_is_token:
+        optional bool flags, False = padding.
+        Returns (logits (batch, tgt_seq, vocab), attentions or None unless need_weights):
+        {"encoder": n_layers × (batch, heads, src_seq, src_seq),
+         "decoder_self": n_layers × (batch, heads, tgt_seq, tgt_seq),
+         "cross": n_layers × (batch, heads, tgt_seq, src_seq)}."""
+        memory, encoder_weights = self.encode(src_ids, src_is_token, need_weights)
+        logits, self_weights, cross_weights = self.decode(tgt_ids, memory, src_is_token,
+                                                          tgt_is_token, need_weights)
+        if not need_weights:
+            return logits, None
+        return logits, {"encoder": encoder_weights, "decoder_self": self_weights,
+                        "cross": cross_weights}
+
+    def encode(self, src_ids, src_is_token=None, need_weights=False):
+        """Run the encoder once per source: (memory (batch, src_seq, d_model), weights or None)."""
+        return self.encoder(src_ids, src_is_token, need_weights=need_weights)
+
+    def decode(self, tgt_ids, memory, src_is_token=None, tgt_is_token=None, need_weights=False,
+               cache=None):
+        """tgt_ids: (batch, seq) after the tokens held in cache (an optional KVCache of the
+        masked self-attention); memory: encode's output. Returns (logits (batch, seq, vocab),
+        self-attention weights, cross-attention weights), the weights lists or None."""
+        past = 0 if cache is None else cache.seq_len()
+        x = self.embed(tgt_ids, offset=past)
+        self_mask = _causal_padding_mask(tgt_ids, tgt_is_token, past)
+        # memory[..., 0] is (batch, src_seq): the shape src_is_token must have
+        memory_mask = None if src_is_token is None else _padding_mask(memory[..., 0], src_is_token)
+        self_weights, cross_weights = [], []
+        for i, layer in enumerate(self.layers):
+            x, w_self, w_cross = layer(x, memory, self_mask, memory_mask, need_weights, cache, i)
+            self_weights.append(w_self)
+            cross_weights.append(w_cross)
+        if not need_weights:
+            return _logits(self, x), None, None
+        return _logits(self, x), self_weights, cross_weights

@@ -5,6 +5,7 @@ the PyTorch twin's state_dict, so `{k: v.numpy() for k, v in module.state_dict()
 the same model here.
 """
 from minillm.np.attention import (
+    KVCache,
     causal_mask,
     merge_heads,
     multi_head_attention,
@@ -64,6 +65,8 @@ from minillm.np.transformer import (
     embed_backward,
     encoder,
     encoder_backward,
+    encoder_decoder,
+    encoder_decoder_backward,
     encoder_layer,
     encoder_layer_backward,
     residual,

@@ -3,6 +3,7 @@
 Mask convention, everywhere in minillm: a boolean array, **True = may attend**, broadcastable to
 the scores' shape (batch, heads, seq_q, seq_k). (That is PyTorch's `F.scaled_dot_product_attention`
 convention; `nn.MultiheadAttention` uses the opposite one.)
+During generation a `KVCache` keeps the keys and values of the tokens already read.
 """
 from __future__ import annotations
 
@@ -73,7 +74,35 @@ def merge_heads(x):
     return x.transpose(0, 2, 1, 3).reshape(batch, seq, heads * d_head)
 
 
-def multi_head_attention(params, x_q, x_kv=None, mask=None, n_heads=1, rope_base=None):
+class KVCache:
+    """The keys and values of every token a model has already read, kept for generation.
+
+    Generating token t+1 needs the keys and values of tokens 0..t, and those of 0..t-1 were
+    computed at the previous step: the cache keeps them, so each step feeds only the new token.
+    keys[layer], values[layer]: (batch, heads, seq_so_far, d_head), None before the first step.
+    """
+
+    def __init__(self, n_layers):
+        self.keys = [None] * n_layers
+        self.values = [None] * n_layers
+
+    def seq_len(self, layer_idx=0):
+        """How many positions layer_idx holds: the position of the next token fed to it."""
+        keys = self.keys[layer_idx]
+        return 0 if keys is None else keys.shape[-2]
+
+    def append(self, layer_idx, k, v):
+        """Add the new tokens' k, v: (batch, heads, seq_new, d_head); return all keys and values,
+        (batch, heads, seq_so_far + seq_new, d_head) each."""
+        if self.keys[layer_idx] is not None:
+            k = np.concatenate([self.keys[layer_idx], k], axis=-2)
+            v = np.concatenate([self.values[layer_idx], v], axis=-2)
+        self.keys[layer_idx], self.values[layer_idx] = k, v
+        return k, v
+
+
+def multi_head_attention(params, x_q, x_kv=None, mask=None, n_heads=1, rope_base=None,
+                         cache=None, layer_idx=0):
     """Project, split into heads, attend, merge, project back.
 
     params: {"q_proj.weight", "k_proj.weight", "v_proj.weight", "out_proj.weight"} each
@@ -83,9 +112,19 @@ def multi_head_attention(params, x_q, x_kv=None, mask=None, n_heads=1, rope_base
           otherwise cross-attention (e.g. decoder queries over encoder outputs).
     mask: bool broadcastable to (batch, n_heads, seq_q, seq_k), True = may attend.
     rope_base: if given, rotate q and k by their positions (rotary embeddings) before the scores.
+    cache: a KVCache (self-attention only). The new k, v are appended to those cached for
+          layer_idx and the queries attend over all of them, so seq_k = cached + seq_q (the mask
+          must cover them all: `causal_mask(seq_q, seq_k)`); rotary positions continue after the
+          cached ones.
     Returns (out, weights): out (batch, seq_q, d_model); weights (batch, n_heads, seq_q, seq_k).
     """
-    q, k, v = _project_qkv(params, x_q, x_kv, n_heads, rope_base)
+    if cache is not None and x_kv is not None:
+        raise ValueError("a KV cache holds self-attention keys; cross-attention (x_kv given) "
+                         "takes its keys from x_kv")
+    offset = 0 if cache is None else cache.seq_len(layer_idx)
+    q, k, v = _project_qkv(params, x_q, x_kv, n_heads, rope_base, offset)
+    if cache is not None:
+        k, v = cache.append(layer_idx, k, v)
     heads, weights = scaled_dot_product_attention(q, k, v, mask)
     out = linear(subparams(params, "out_proj"), merge_heads(heads))
     return out, weights
@@ -120,7 +159,7 @@ def multi_head_attention_backward(dout, params, x_q, x_kv=None, mask=None, n_hea
     return dx_q, dx_kv, grads
 
 
-def _project_qkv(params, x_q, x_kv, n_heads, rope_base):
+def _project_qkv(params, x_q, x_kv, n_heads, rope_base, offset=0):
     x_kv = x_q if x_kv is None else x_kv
     check_ndim("x_q", x_q, 3)
     check_ndim("x_kv", x_kv, 3)
@@ -135,7 +174,7 @@ def _project_qkv(params, x_q, x_kv, n_heads, rope_base):
     k = split_heads(linear(subparams(params, "k_proj"), x_kv), n_heads)
     v = split_heads(linear(subparams(params, "v_proj"), x_kv), n_heads)
     if rope_base is not None:
-        q, k = rope(q, rope_base), rope(k, rope_base)
+        q, k = rope(q, rope_base, offset), rope(k, rope_base, offset)
     return q, k, v
 
 

@@ -26,13 +26,14 @@ def sinusoidal_encoding(seq_len, d_model, base=10000.0):
     return table
 
 
-def learned_positions(params, seq_len):
-    """The first seq_len rows of a learned table.
+def learned_positions(params, seq_len, offset=0):
+    """Rows offset .. offset + seq_len - 1 of a learned table (the first seq_len rows by default).
 
-    params: weight (max_seq_len, d) -> (seq_len, d).
+    params: weight (max_seq_len, d) -> (seq_len, d). offset = positions already seen (the tokens
+    held in a KV cache during generation).
     """
-    check_seq_len(seq_len, params["weight"].shape[0])
-    return params["weight"][:seq_len]
+    check_seq_len(offset + seq_len, params["weight"].shape[0])
+    return params["weight"][offset:offset + seq_len]
 
 
 def learned_positions_backward(dy, params, seq_len):

@@ -1,5 +1,6 @@
 """Transformer layers and whole models, NumPy reference: residual sub-layers, the encoder layer,
-the decoder layer with cross-attention, a BERT-style encoder and a decoder-only language model.
+the decoder layer with cross-attention, a BERT-style encoder, a decoder-only language model and
+the encoder-decoder Transformer.
 
 Hyper-parameters come from one `TransformerConfig`; parameters are a flat dict whose keys are the
 PyTorch twin's `state_dict()` keys ("layers.0.self_attn.q_proj.weight", ...).
@@ -67,14 +68,17 @@ def residual_backward(dy, sublayer, sublayer_backward, norm_params, x, cfg):
 # ---- layers ----------------------------------------------------------------------------------
 
 
-def encoder_layer(params, x, cfg, mask=None):
+def encoder_layer(params, x, cfg, mask=None, cache=None, layer_idx=0):
     """Self-attention then feed-forward, each inside `residual`.
 
     params keys: self_attn.*, norm1.*, ff.*, norm2.*.  x: (batch, seq, d_model).
     mask: bool broadcastable to (batch, heads, seq, seq), True = may attend. A GPT block is this
-    layer with a causal mask. Returns (y (batch, seq, d_model), weights (batch, heads, seq, seq)).
+    layer with a causal mask. cache: a KVCache whose slot layer_idx holds this layer's keys and
+    values of earlier tokens (see multi_head_attention).
+    Returns (y (batch, seq, d_model), weights (batch, heads, seq, seq_k)).
     """
-    x, weights = residual(_self_attention(params, cfg, mask), subparams(params, "norm1"), x, cfg)
+    attend = _self_attention(params, cfg, mask, cache, layer_idx)
+    x, weights = residual(attend, subparams(params, "norm1"), x, cfg)
     y, _ = residual(_feed_forward(params, cfg), subparams(params, "norm2"), x, cfg)
     return y, weights
 
@@ -93,17 +97,19 @@ def encoder_layer_backward(dy, params, x, cfg, mask=None):
                 **prefixed(g_ff, "ff"), **prefixed(g_norm2, "norm2")}
 
 
-def decoder_layer(params, x, memory, cfg, self_mask=None, memory_mask=None):
+def decoder_layer(params, x, memory, cfg, self_mask=None, memory_mask=None, cache=None,
+                  layer_idx=0):
     """Masked self-attention, cross-attention over the encoder's output, feed-forward.
 
     params keys: self_attn.*, norm1.*, cross_attn.*, norm2.*, ff.*, norm3.*.
     x: (batch, seq_q, d_model) decoder states; memory: (batch, seq_k, d_model) encoder outputs.
     self_mask: bool (batch, heads, seq_q, seq_q)-broadcastable, True = may attend (pass a causal
     mask); memory_mask: bool (batch, heads, seq_q, seq_k)-broadcastable (padding of the source).
+    cache: a KVCache for the masked self-attention only (the memory does not grow).
     Returns (y, self_weights (batch, heads, seq_q, seq_q),
              cross_weights (batch, heads, seq_q, seq_k)).
     """
-    x, self_weights = residual(_self_attention(params, cfg, self_mask),
+    x, self_weights = residual(_self_attention(params, cfg, self_mask, cache, layer_idx),
                                subparams(params, "norm1"), x, cfg)
     x, cross_weights = residual(_cross_attention(params, cfg, memory, memory_mask),
                                 subparams(params, "norm2"), x, cfg)
@@ -137,19 +143,22 @@ def decoder_layer_backward(dy, params, x, memory, cfg, self_mask=None, memory_ma
 # ---- whole models ----------------------------------------------------------------------------
 
 
-def decoder_lm(params, ids, cfg, is_token=None):
+def decoder_lm(params, ids, cfg, is_token=None, cache=None):
     """A decoder-only (GPT-style) language model: token ids -> next-token logits.
 
     ids: (batch, seq) ints; is_token: optional (batch, seq) bool, False = padding.
+    cache: optional KVCache(cfg.n_layers), updated in place: ids are then the tokens after the
+    cached ones (generation feeds one at a time) and attend to those too.
     params keys: tok_emb.weight, pos_emb.weight (learned positions), layers.{i}.*, final_norm.*
     (pre-LN), lm_head.weight (untied). Returns (logits (batch, seq, vocab), attentions), where
-    attentions is a list of n_layers arrays (batch, heads, seq, seq).
+    attentions is a list of n_layers arrays (batch, heads, seq, cached + seq).
     """
-    x = embed(params, ids, cfg)
-    mask = _lm_mask(ids, is_token)
+    past = 0 if cache is None else cache.seq_len()
+    x = embed(params, ids, cfg, offset=past)
+    mask = _lm_mask(ids, is_token, past)
     attentions = []
     for i in range(cfg.n_layers):
-        x, weights = encoder_layer(subparams(params, f"layers.{i}"), x, cfg, mask)
+        x, weights = encoder_layer(subparams(params, f"layers.{i}"), x, cfg, mask, cache, i)
         attentions.append(weights)
     return _lm_head(params, x, cfg), attentions
 
@@ -204,22 +213,82 @@ def encoder_backward(dhidden, params, ids, cfg, is_token=None, segments=None):
     return grads
 
 
+def encoder_decoder(params, src_ids, tgt_ids, cfg, src_is_token=None, tgt_is_token=None):
+    """The original Transformer: the encoder reads the source, the decoder writes the target
+    while cross-attending to the encoder's output (the "memory").
+
+    src_ids: (batch, src_seq) ints; tgt_ids: (batch, tgt_seq) ints, the target so far (teacher
+    forcing: the true target shifted right behind a start token); *_is_token: optional bool
+    flags, False = padding. One vocabulary serves both sides; each has its own embedding table,
+    and the head reuses the target's when cfg.tie_embeddings.
+    params keys: encoder.* (an encoder's), tok_emb.weight, pos_emb.weight (the target's),
+    layers.{i}.* (decoder layers), final_norm.* (pre-LN), lm_head.weight (untied).
+    Returns (logits (batch, tgt_seq, vocab), attentions): {"encoder": n_layers × (batch, heads,
+    src_seq, src_seq), "decoder_self": … (batch, heads, tgt_seq, tgt_seq), "cross": …
+    (batch, heads, tgt_seq, src_seq)}.
+    """
+    memory, encoder_weights = encoder(subparams(params, "encoder"), src_ids, cfg, src_is_token)
+    x = embed(params, tgt_ids, cfg)
+    self_mask, memory_mask = _encoder_decoder_masks(src_ids, tgt_ids, src_is_token, tgt_is_token)
+    self_weights, cross_weights = [], []
+    for i in range(cfg.n_layers):
+        x, w_self, w_cross = decoder_layer(subparams(params, f"layers.{i}"), x, memory, cfg,
+                                           self_mask, memory_mask)
+        self_weights.append(w_self)
+        cross_weights.append(w_cross)
+    attentions = {"encoder": encoder_weights, "decoder_self": self_weights,
+                  "cross": cross_weights}
+    return _lm_head(params, x, cfg), attentions
+
+
+def encoder_decoder_backward(dlogits, params, src_ids, tgt_ids, cfg, src_is_token=None,
+                             tgt_is_token=None):
+    """Gradients of every parameter of encoder_decoder given dL/dlogits; grads keyed like params.
+
+    The memory feeds every decoder layer's cross-attention, so its gradient is their sum.
+    """
+    memory, _ = encoder(subparams(params, "encoder"), src_ids, cfg, src_is_token)
+    self_mask, memory_mask = _encoder_decoder_masks(src_ids, tgt_ids, src_is_token, tgt_is_token)
+    xs = [embed(params, tgt_ids, cfg)]
+    for i in range(cfg.n_layers):
+        xs.append(decoder_layer(subparams(params, f"layers.{i}"), xs[-1], memory, cfg,
+                                self_mask, memory_mask)[0])
+    dx, grads = _lm_head_backward(dlogits, params, xs[-1], cfg)
+    dmemory = np.zeros_like(memory)
+    for i in reversed(range(cfg.n_layers)):
+        dx, dm, g = decoder_layer_backward(dx, subparams(params, f"layers.{i}"), xs[i], memory,
+                                           cfg, self_mask, memory_mask)
+        dmemory += dm
+        grads.update(prefixed(g, f"layers.{i}"))
+    _add_grads(grads, embed_backward(dx, params, tgt_ids, cfg))
+    g = encoder_backward(dmemory, subparams(params, "encoder"), src_ids, cfg, src_is_token)
+    grads.update(prefixed(g, "encoder"))
+    return grads
+
+
+def _encoder_decoder_masks(src_ids, tgt_ids, src_is_token, tgt_is_token):
+    """(self_mask, memory_mask): causal (+ target padding) and source padding (or None)."""
+    memory_mask = None if src_is_token is None else _padding_mask(src_ids, src_is_token)
+    return _lm_mask(tgt_ids, tgt_is_token), memory_mask
+
+
 # ---- embeddings ------------------------------------------------------------------------------
 
 
-def embed(params, ids, cfg, segments=None):
+def embed(params, ids, cfg, segments=None, offset=0):
     """Token embedding + position (learned or sinusoidal; none for RoPE) + segment, then the
-    optional embedding norm. ids: (batch, seq) ints -> (batch, seq, d_model)."""
+    optional embedding norm. ids: (batch, seq) ints at positions offset, offset + 1, ...
+    -> (batch, seq, d_model). offset > 0 when earlier tokens are held in a KV cache."""
     ids = np.asarray(ids)
     check_ndim("ids", ids, 2)
     check_token_ids(ids, cfg.vocab_size)
     seq = ids.shape[1]
-    check_seq_len(seq, cfg.max_seq_len)
+    check_seq_len(offset + seq, cfg.max_seq_len)
     x = embedding(subparams(params, "tok_emb"), ids)
     if cfg.positional == "learned":
-        x = x + learned_positions(subparams(params, "pos_emb"), seq)
+        x = x + learned_positions(subparams(params, "pos_emb"), seq, offset)
     elif cfg.positional == "sinusoidal":
-        x = x + sinusoidal_encoding(seq, cfg.d_model).astype(x.dtype)
+        x = x + sinusoidal_encoding(offset + seq, cfg.d_model)[offset:].astype(x.dtype)
     if cfg.n_segments:
         x = x + embedding(subparams(params, "seg_emb"), _segments(ids, segments))
     if cfg.embedding_norm:
@@ -259,9 +328,10 @@ def _rope_base(cfg):
     return cfg.rope_base if cfg.positional == "rope" else None
 
 
-def _self_attention(params, cfg, mask):
+def _self_attention(params, cfg, mask, cache=None, layer_idx=0):
     p = subparams(params, "self_attn")
-    return lambda h: multi_head_attention(p, h, None, mask, cfg.n_heads, _rope_base(cfg))
+    return lambda h: multi_head_attention(p, h, None, mask, cfg.n_heads, _rope_base(cfg),
+                                          cache, layer_idx)
 
 
 def _self_attention_backward(params, cfg, mask):
@@ -300,9 +370,15 @@ def _feed_forward_backward(params, cfg):
     return lambda dout, h: feed_forward_backward(dout, p, h, cfg.activation)
 
 
-def _lm_mask(ids, is_token):
+def _lm_mask(ids, is_token, past=0):
+    """The causal mask of ids: (batch, seq) after `past` cached tokens: (seq, past + seq) bool,
+    True = may attend; with is_token, padding keys are hidden too: (batch, 1, seq, seq).
+    The cache does not remember padding, so is_token needs an empty cache."""
+    if is_token is not None and past:
+        raise ValueError("is_token cannot be combined with a filled KV cache: generate from "
+                         "prompts of equal length, without padding")
     seq = np.asarray(ids).shape[1]
-    mask = causal_mask(seq)
+    mask = causal_mask(seq, past + seq)
     return mask if is_token is None else mask & _padding_mask(ids, is_token)
 
 
