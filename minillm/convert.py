@@ -190,40 +190,61 @@ def _conv1d_as_linear(conv, parts=1):
 
 
 def from_hf_bert(model) -> tuple[TransformerConfig, dict]:
-    """transformers' BertModel -> (config, state dict) of minillm's Encoder (without the pooler).
+    """transformers' BertModel -> (config, state dict) of minillm's Encoder (without the pooler)."""
+    return bert_config(model.config.to_dict()), bert_state_dict(model.state_dict())
 
-    Source layout: embeddings.{word,position,token_type}_embeddings and embeddings.LayerNorm
-    (minillm's emb_norm); per layer encoder.layer.{i}: attention.self.{query,key,value},
-    attention.output.dense and .LayerNorm (norm1), intermediate.dense (ff.up), output.dense
-    (ff.down) and .LayerNorm (norm2). Post-LN, exact GELU, LayerNorm eps 1e-12 by default.
-    """
-    c = model.config
-    if getattr(c, "position_embedding_type", None) not in (None, "absolute"):
-        raise ValueError(f"position_embedding_type={c.position_embedding_type!r}: "
+
+# minillm Encoder name <- Hugging Face BERT name (weights and biases alike)
+BERT_EMBEDDING_NAMES = {
+    "tok_emb": "embeddings.word_embeddings",
+    "pos_emb": "embeddings.position_embeddings",
+    "seg_emb": "embeddings.token_type_embeddings",
+    "emb_norm": "embeddings.LayerNorm",
+}
+BERT_LAYER_NAMES = {   # inside layer i: layers.{i}.<ours> <- encoder.layer.{i}.<theirs>
+    "self_attn.q_proj": "attention.self.query",
+    "self_attn.k_proj": "attention.self.key",
+    "self_attn.v_proj": "attention.self.value",
+    "self_attn.out_proj": "attention.output.dense",
+    "norm1": "attention.output.LayerNorm",
+    "ff.up": "intermediate.dense",
+    "ff.down": "output.dense",
+    "norm2": "output.LayerNorm",
+}
+
+
+def bert_config(hf_config: dict) -> TransformerConfig:
+    """A BERT config.json (as a dict) -> minillm's TransformerConfig (post-LN, exact GELU...)."""
+    if hf_config.get("position_embedding_type") not in (None, "absolute"):
+        raise ValueError(f"position_embedding_type={hf_config['position_embedding_type']!r}: "
                          "minillm's encoder has absolute (learned) positions only")
-    if c.is_decoder or getattr(c, "add_cross_attention", False):
+    if hf_config.get("is_decoder") or hf_config.get("add_cross_attention"):
         raise ValueError("this BERT is configured as a decoder; minillm's Encoder is bidirectional")
-    cfg = TransformerConfig.bert_like(
-        vocab_size=c.vocab_size, d_model=c.hidden_size, n_heads=c.num_attention_heads,
-        n_layers=c.num_hidden_layers, d_ff=c.intermediate_size,
-        max_seq_len=c.max_position_embeddings, norm_eps=c.layer_norm_eps,
-        activation=_hf_activation(c.hidden_act), n_segments=c.type_vocab_size)
-    emb = model.embeddings
-    state = _state({"tok_emb": emb.word_embeddings, "pos_emb": emb.position_embeddings,
-                    "seg_emb": emb.token_type_embeddings, "emb_norm": emb.LayerNorm})
-    for i, layer in enumerate(model.encoder.layer):
-        attn = layer.attention
-        state.update(_prefixed(_state({
-            "self_attn.q_proj": attn.self.query,
-            "self_attn.k_proj": attn.self.key,
-            "self_attn.v_proj": attn.self.value,
-            "self_attn.out_proj": attn.output.dense,
-            "norm1": attn.output.LayerNorm,
-            "ff.up": layer.intermediate.dense,
-            "ff.down": layer.output.dense,
-            "norm2": layer.output.LayerNorm,
-        }), f"layers.{i}"))
-    return cfg, state
+    return TransformerConfig.bert_like(
+        vocab_size=hf_config["vocab_size"], d_model=hf_config["hidden_size"],
+        n_heads=hf_config["num_attention_heads"], n_layers=hf_config["num_hidden_layers"],
+        d_ff=hf_config["intermediate_size"], max_seq_len=hf_config["max_position_embeddings"],
+        norm_eps=hf_config.get("layer_norm_eps", 1e-12),
+        activation=_hf_activation(hf_config.get("hidden_act", "gelu")),
+        n_segments=hf_config.get("type_vocab_size", 2))
+
+
+def bert_state_dict(hf_state: dict) -> dict:
+    """A BERT state dict (BertModel.state_dict() or a model.safetensors file, with or without a
+    "bert." prefix) -> minillm Encoder's state dict. The pooler and position_ids are left out."""
+    hf_state = {name.removeprefix("bert."): value for name, value in hf_state.items()}
+    n_layers = 1 + max(int(name.split(".")[2]) for name in hf_state
+                       if name.startswith("encoder.layer."))
+    names = dict(BERT_EMBEDDING_NAMES)
+    for i in range(n_layers):
+        names.update({f"layers.{i}.{ours}": f"encoder.layer.{i}.{theirs}"
+                      for ours, theirs in BERT_LAYER_NAMES.items()})
+    state = {}
+    for ours, theirs in names.items():
+        for part in ("weight", "bias"):
+            if f"{theirs}.{part}" in hf_state:
+                state[f"{ours}.{part}"] = _copy(torch.as_tensor(hf_state[f"{theirs}.{part}"]))
+    return state
 
 
 def from_hf_llama(model) -> tuple[TransformerConfig, dict]:
