@@ -27,6 +27,8 @@ import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
+
 DEFAULT_SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<mask>")
 UNK = "<unk>"
 CONFIG_FILE = "minillm_tokenizer.json"   # names the kind of tokenizer and its settings
@@ -72,13 +74,13 @@ class _Tokenizer:
         """ids (a list, tuple, array or 1-D tensor of ints) as a list, each in [0, vocab_size)."""
         ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
         for i in ids:
-            if isinstance(i, bool) or not isinstance(i, int):
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
                 raise ValueError(f"token ids must be integers (one sequence, not a batch), "
                                  f"got {i!r}")
             if not 0 <= i < self.vocab_size:
                 raise ValueError(f"token id {i} is out of range: ids must lie in "
                                  f"[0, {self.vocab_size})")
-        return ids
+        return [int(i) for i in ids]
 
     def _segments(self, text, allowed_special):
         """(start, piece, special id or None): the text cut around literal special tokens, if

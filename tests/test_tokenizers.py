@@ -435,3 +435,11 @@ def test_a_corrupt_saved_char_tokenizer_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not UTF-8"):
         CharTokenizer.load(tmp_path)
 
+
+
+def test_numpy_integer_ids_are_accepted():
+    import numpy as np
+
+    tok = CharTokenizer.train("hello")
+    assert tok.id_to_token(np.int64(tok.token_to_id("h"))) == "h"
+    assert tok.decode(np.array(tok.encode("hello"))) == "hello"

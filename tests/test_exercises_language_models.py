@@ -1,0 +1,179 @@
+"""The language-model chapter's exercise checkers accept the solutions and reject typical
+mistakes."""
+import importlib.util
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from minillm.exercises.language_models import (
+    check_bigram_matrix,
+    check_most_frequent_pair,
+    check_perplexity,
+    check_sequence_prob,
+)
+
+SOLUTIONS = (Path(__file__).resolve().parents[1] / "chapters" / "01-language-models"
+             / "solutions.py")
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    spec = importlib.util.spec_from_file_location("language_models_solutions", SOLUTIONS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def unanswered(*args, **kwargs):
+    ...  # what an exercise cell holds before the learner writes anything
+
+
+def _rejects(checker, answer, capsys, hint_word):
+    assert not checker(answer)
+    out = capsys.readouterr().out
+    assert "❌" in out and hint_word in out
+
+
+def test_checkers_accept_the_solutions(solutions, capsys):
+    assert check_sequence_prob(solutions.sequence_prob)
+    assert check_bigram_matrix(solutions.bigram_matrix)
+    assert check_perplexity(solutions.perplexity)
+    assert check_most_frequent_pair(solutions.most_frequent_pair)
+    assert capsys.readouterr().out.count("✅") == 4
+
+
+@pytest.mark.parametrize("checker", [check_sequence_prob, check_bigram_matrix, check_perplexity,
+                                     check_most_frequent_pair])
+@pytest.mark.parametrize("placeholder", [unanswered, ...])
+def test_shipped_placeholder_gets_a_hint_not_an_exception(checker, placeholder, capsys):
+    _rejects(checker, placeholder, capsys, "`...`")
+
+
+def test_answers_in_other_number_types_are_accepted(solutions, capsys):
+    assert check_perplexity(lambda p: torch.tensor(solutions.perplexity(p)))
+    assert check_sequence_prob(lambda f, ids: np.float32(solutions.sequence_prob(f, ids)))
+    assert check_bigram_matrix(lambda ids, v: torch.tensor(solutions.bigram_matrix(ids, v)))
+    assert check_most_frequent_pair(lambda wc: list(solutions.most_frequent_pair(wc)))
+
+
+# --- exercise 1: the chain rule ---------------------------------------------------------------
+
+def test_sequence_prob_of_independent_tokens_is_rejected(capsys):
+    _rejects(check_sequence_prob, lambda f, ids: np.prod([f([], w) for w in ids]), capsys,
+             "not independent")
+
+
+def test_sequence_prob_conditioned_on_the_previous_token_only_is_rejected(capsys):
+    def bigram(f, ids):
+        return np.prod([f(ids[max(0, t - 1):t], ids[t]) for t in range(len(ids))])
+
+    _rejects(check_sequence_prob, bigram, capsys, "bigram approximation")
+
+
+def test_sequence_prob_without_the_first_token_is_rejected(capsys):
+    def skips_first(f, ids):
+        return np.prod([f(ids[:t], ids[t]) for t in range(1, len(ids))])
+
+    _rejects(check_sequence_prob, skips_first, capsys, "first token")
+
+
+def test_sequence_log_prob_is_rejected_with_a_hint(capsys):
+    def log_prob(f, ids):
+        return sum(np.log(f(ids[:t], ids[t])) for t in range(len(ids)))
+
+    _rejects(check_sequence_prob, log_prob, capsys, "log-probability")
+
+
+def test_sequence_prob_that_raises_becomes_a_hint(capsys):
+    _rejects(check_sequence_prob, lambda f, ids: f(ids), capsys, "raised TypeError")
+
+
+# --- exercise 2: the bigram matrix ------------------------------------------------------------
+
+def bigram_counts(ids, vocab_size):
+    counts = np.zeros((vocab_size, vocab_size))
+    np.add.at(counts, (ids[:-1], ids[1:]), 1)
+    return counts
+
+
+def test_bigram_joint_probabilities_are_rejected(capsys):
+    _rejects(check_bigram_matrix, lambda ids, v: bigram_counts(ids, v) / (len(ids) - 1), capsys,
+             "joint")
+
+
+def test_bigram_matrix_transposed_is_rejected(solutions, capsys):
+    _rejects(check_bigram_matrix, lambda ids, v: solutions.bigram_matrix(ids, v).T, capsys,
+             "swapped")
+
+
+def test_bigram_matrix_dividing_by_all_occurrences_is_rejected(capsys):
+    def counts_the_last_token(ids, v):
+        return bigram_counts(ids, v) / np.bincount(ids, minlength=v)[:, None]
+
+    _rejects(check_bigram_matrix, counts_the_last_token, capsys, "ids[:-1]")
+
+
+def test_bigram_matrix_with_add_one_smoothing_is_rejected(capsys):
+    def add_one(ids, v):
+        counts = bigram_counts(ids, v) + 1
+        return counts / counts.sum(axis=1, keepdims=True)
+
+    _rejects(check_bigram_matrix, add_one, capsys, "no smoothing")
+
+
+def test_bigram_matrix_of_the_wrong_shape_is_rejected(solutions, capsys):
+    _rejects(check_bigram_matrix, lambda ids, v: solutions.bigram_matrix(ids, v)[:-1], capsys,
+             "(vocab_size, vocab_size)")
+
+
+# --- exercise 3: perplexity -------------------------------------------------------------------
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda p: np.exp(-np.log(p).sum()), "mean"),
+    (lambda p: -np.log(p).mean(), "its exp"),
+    (lambda p: np.exp(np.log(p).mean()), "minus sign"),
+    (lambda p: 1 / np.mean(p), "log-probabilities"),
+    (lambda p: 2 ** -np.log(p).mean(), "natural log"),
+    (lambda p: "4.18", "PPL"),
+    (lambda p: np.exp(-np.log(p)), "one number"),
+])
+def test_perplexity_mistakes_are_rejected_with_their_hint(wrong, hint, capsys):
+    _rejects(check_perplexity, wrong, capsys, hint)
+
+
+# --- exercise 4: one step of BPE training -----------------------------------------------------
+
+def test_pair_counted_once_per_word_is_rejected(capsys):
+    def unweighted(word_counts):
+        pairs = Counter(pair for word in word_counts for pair in zip(word, word[1:]))
+        return pairs.most_common(1)[0][0]
+
+    _rejects(check_most_frequent_pair, unweighted, capsys, "word's count")
+
+
+def test_pair_returned_as_the_merged_string_is_rejected(solutions, capsys):
+    _rejects(check_most_frequent_pair, lambda wc: "".join(solutions.most_frequent_pair(wc)),
+             capsys, "tuple")
+
+
+def test_pair_counted_over_characters_instead_of_symbols_is_rejected(capsys):
+    def characters(word_counts):
+        pairs = Counter()
+        for word, count in word_counts.items():
+            text = "".join(word)
+            for pair in zip(text, text[1:]):
+                pairs[pair] += count
+        return pairs.most_common(1)[0][0]
+
+    _rejects(check_most_frequent_pair, characters, capsys, "adjacent pair")
+
+
+def test_pair_exercise_data_has_no_ties():
+    from minillm.exercises.language_models import _PAIR_CASES, _pair_counts
+
+    for word_counts in _PAIR_CASES:
+        (_, first), (_, second) = _pair_counts(word_counts, weighted=True).most_common(2)
+        assert first > second
