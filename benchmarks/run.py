@@ -1,0 +1,366 @@
+"""Benchmarks: minillm's GPT against Hugging Face's GPT2LMHeadModel, and the KV cache.
+
+    python benchmarks/run.py              # the full run (a few minutes on 2 CPU cores)
+    python benchmarks/run.py --quick      # seconds: checks that the script works, not speed
+
+Not part of the test suite: speed depends on the machine and on whatever else runs on it.
+What it measures, in one process on one machine:
+
+1. Training tokens/second of minillm's DecoderLM and of transformers' GPT2LMHeadModel at the same
+   configuration, with the same weights (minillm's are copied from the HF model by
+   `minillm.convert.from_hf_gpt2`), the same batches (pydoc text, one token per character), the
+   same optimizer (torch.optim.AdamW) and the same loss (F.cross_entropy on the logits). HF runs
+   its default attention (sdpa), minillm its fused path (need_weights=False). Warm-up steps
+   are not timed; the two models take turns, repeat after repeat, and the median is reported,
+   so a machine that gets busier or quieter halfway through treats both alike.
+2. Generation tokens/second: minillm's `generate`, greedy, with and without the KV cache, and
+   HF's `generate` (with its cache), for the same new tokens from the same short prompt.
+3. Peak memory: how much the process's resident memory (RSS) grew above where it stood before
+   a measurement (Linux: the peak RSS counter in /proc/self/status is reset before each one), and
+   the process's peak RSS over the whole run (resource.getrusage).
+
+The results are printed as a Markdown table and written to benchmarks/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import gc
+import itertools
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import transformers
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from minillm.convert import from_hf_gpt2
+from minillm.data import causal_lm_batches, concat_ids, pydoc_corpus
+from minillm.generate import generate
+from minillm.tokenizers import CharTokenizer
+from minillm.transformer import DecoderLM
+
+HERE = Path(__file__).resolve().parent
+PROMPT = "for x in"          # 8 characters = 8 tokens
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One model size and batch shape; the same for minillm and HF."""
+    name: str
+    d_model: int
+    n_layers: int
+    n_heads: int
+    seq_len: int
+    batch_size: int
+
+    def describe(self):
+        return (f"{self.name}: d={self.d_model}, {self.n_layers} layers, {self.n_heads} heads, "
+                f"seq {self.seq_len}, batch {self.batch_size}")
+
+
+FULL = dict(
+    train=[Setup("tiny", 64, 2, 4, 128, 16), Setup("small", 256, 4, 4, 256, 8)],
+    generate=Setup("small", 256, 4, 4, 512, 1), new_tokens=256,
+    warmup=3, repeats=7, steps=3, generate_repeats=3)
+QUICK = dict(
+    train=[Setup("tiny", 64, 2, 4, 64, 4)],
+    generate=Setup("tiny", 64, 2, 4, 64, 1), new_tokens=32,
+    warmup=1, repeats=2, steps=2, generate_repeats=1)
+
+
+# ---- the machine ---------------------------------------------------------------------------
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_lines(load_at_start):
+    return [
+        f"- CPU: {cpu_model()}, {os.cpu_count()} cores; torch threads: "
+        f"{torch.get_num_threads()}; load average {load_at_start} at start, "
+        f"{load_average()} at the end (the 1-minute average of processes wanting a core)",
+        f"- torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
+        f"- date: {datetime.date.today().isoformat()}",
+    ]
+
+
+def load_average():
+    return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
+
+
+# ---- memory --------------------------------------------------------------------------------
+_PEAK_BEFORE_RESETS = []   # the peak RSS each time RssGrowth reset the kernel's counter
+
+
+def _status_mib(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+    raise OSError(f"{key} not in /proc/self/status")
+
+
+class RssGrowth:
+    """Peak RSS growth of a block of code, in MiB (Linux only; None elsewhere).
+
+    Before the block, freed memory is handed back to the system (malloc_trim) and the kernel's
+    peak-RSS counter is reset to the current RSS; after it, growth = peak - RSS before. It counts
+    everything the block made resident: weights' gradients, optimizer state created there,
+    activations, the allocator's own slack."""
+
+    def __enter__(self):
+        self.mib = None
+        try:
+            _PEAK_BEFORE_RESETS.append(_status_mib("VmHWM:"))
+            gc.collect()
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            Path("/proc/self/clear_refs").write_text("5")   # reset VmHWM to the current RSS
+            self.before = _status_mib("VmRSS:")
+        except OSError:
+            self.before = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.before is not None:
+            self.mib = _status_mib("VmHWM:") - self.before
+
+
+def peak_rss_mib():
+    """The process's peak RSS so far: ru_maxrss (KiB on Linux, bytes on macOS), or the highest
+    peak seen before RssGrowth reset the counter (ru_maxrss reads that same counter)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    return max([peak, *_PEAK_BEFORE_RESETS])
+
+
+# ---- the twin models -----------------------------------------------------------------------
+def twin_models(setup, vocab_size, seed=0):
+    """(minillm DecoderLM, HF GPT2LMHeadModel) with the same configuration and weights."""
+    config = GPT2Config(vocab_size=vocab_size, n_positions=setup.seq_len, n_embd=setup.d_model,
+                        n_layer=setup.n_layers, n_head=setup.n_heads, resid_pdrop=0.0,
+                        embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=None, eos_token_id=None)
+    torch.manual_seed(seed)
+    hf = GPT2LMHeadModel(config)
+    cfg, state = from_hf_gpt2(hf)
+    ours = DecoderLM(cfg)
+    ours.load_state_dict(state)
+    x = torch.randint(vocab_size, (2, min(16, setup.seq_len)))
+    with torch.no_grad():
+        diff = (ours(x)[0] - hf(input_ids=x).logits).abs().max().item()
+    if diff > 1e-4:
+        raise AssertionError(f"the twins disagree: max |logit difference| = {diff}")
+    return ours, hf
+
+
+def logits_of(model):
+    if isinstance(model, DecoderLM):
+        return lambda x: model(x, need_weights=False)[0]
+    return lambda x: model(input_ids=x).logits
+
+
+# ---- training ------------------------------------------------------------------------------
+def batches(ids, setup, n, seed=0):
+    """n (x, y) batches of random windows of ids, the same for both models."""
+    return list(itertools.islice(
+        causal_lm_batches(ids, setup.seq_len, setup.batch_size, seed=seed), n))
+
+
+def train_steps(forward, optimizer, batch_list):
+    """Forward, cross-entropy, backward, AdamW step, for each batch. Returns the last loss."""
+    for x, y in batch_list:
+        loss = F.cross_entropy(forward(x).flatten(0, 1), y.flatten())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def bench_training(setup, ids, vocab_size, plan):
+    """{"minillm"/"hf": {"tokens_s": median, "all": [...], "loss": float, "mib": float}}."""
+    models = dict(zip(("minillm", "hf"), twin_models(setup, vocab_size)))
+    data = batches(ids, setup, plan["warmup"] + plan["repeats"] * plan["steps"])
+    runs = {}
+    for name, model in models.items():
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
+        with RssGrowth() as rss:                        # the first steps: state is created here
+            train_steps(logits_of(model), optimizer, data[:plan["warmup"]])
+        runs[name] = dict(forward=logits_of(model), optimizer=optimizer, all=[], mib=rss.mib)
+    tokens = plan["steps"] * setup.batch_size * setup.seq_len
+    for r in range(plan["repeats"]):
+        chunk = data[plan["warmup"] + r * plan["steps"]:][:plan["steps"]]
+        order = list(runs) if r % 2 == 0 else list(runs)[::-1]   # take turns going first
+        for name in order:
+            run = runs[name]
+            start = time.perf_counter()
+            run["loss"] = train_steps(run["forward"], run["optimizer"], chunk)
+            run["all"].append(tokens / (time.perf_counter() - start))
+    for run in runs.values():
+        run["tokens_s"] = statistics.median(run["all"])
+    return runs
+
+
+# ---- generation ----------------------------------------------------------------------------
+def bench_generation(setup, vocab_size, prompt_ids, new_tokens, repeats, seconds=15.0):
+    """{"cache"/"no_cache"/"hf": {"tokens_s", "ids", "mib"}} for greedy generation: the median
+    of `repeats` runs, or of fewer once a method has taken `seconds` (the uncached run is slow,
+    and a long run needs no repeat to average out the noise)."""
+    ours, hf = twin_models(setup, vocab_size, seed=1)
+    prompt = torch.tensor([prompt_ids])
+    methods = {
+        "cache": lambda n: generate(ours, prompt, n, greedy=True, use_cache=True),
+        "no_cache": lambda n: generate(ours, prompt, n, greedy=True, use_cache=False),
+        "hf": lambda n: hf.generate(prompt, attention_mask=torch.ones_like(prompt),
+                                    max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                    use_cache=True, pad_token_id=0),
+    }
+    results = {}
+    with torch.no_grad():
+        for name, run in methods.items():
+            run(4)                                                      # warm-up
+            times = []
+            with RssGrowth() as rss:
+                while len(times) < repeats and sum(times) < seconds:
+                    start = time.perf_counter()
+                    ids = run(new_tokens)
+                    times.append(time.perf_counter() - start)
+            results[name] = dict(tokens_s=new_tokens / statistics.median(times),
+                                 ids=ids[0, len(prompt_ids):].tolist(), mib=rss.mib)
+    return results
+
+
+# ---- where the time goes -------------------------------------------------------------------
+def profile_training(setup, ids, vocab_size, rows=12):
+    """Print torch.profiler's busiest operators (self CPU time) over 3 training steps of each
+    twin, after 2 untimed ones: where minillm and HF spend their time differently."""
+    from torch.profiler import ProfilerActivity, profile
+
+    data = batches(ids, setup, 5, seed=1)
+    for name, model in zip(("minillm", "HF"), twin_models(setup, vocab_size)):
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
+        train_steps(logits_of(model), optimizer, data[:2])
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            train_steps(logits_of(model), optimizer, data[2:])
+        print(f"\n{name}, {setup.describe()}: 3 training steps, busiest operators")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
+# ---- the report ----------------------------------------------------------------------------
+def mib(value):
+    return "n/a" if value is None else f"{value:,.0f} MiB"
+
+
+def training_table(results, plan):
+    lines = [f"### Training: forward + backward + AdamW step (float32), tokens/s, median of "
+             f"{plan['repeats']} × {plan['steps']} steps",
+             "",
+             "| config | minillm DecoderLM | HF GPT2LMHeadModel (sdpa) | minillm / HF "
+             "| memory added: minillm | memory added: HF |",
+             "|---|---|---|---|---|---|"]
+    for setup, runs in results:
+        ours, hf = runs["minillm"], runs["hf"]
+        lines.append(f"| {setup.describe()} | {ours['tokens_s']:,.0f} | {hf['tokens_s']:,.0f} | "
+                     f"{ours['tokens_s'] / hf['tokens_s']:.2f}× | {mib(ours['mib'])} | "
+                     f"{mib(hf['mib'])} |")
+    losses = "; ".join(f"{setup.name}: minillm {runs['minillm']['loss']:.4f}, HF "
+                       f"{runs['hf']['loss']:.4f}" for setup, runs in results)
+    lines += ["", f"Same weights and batches: the loss after the last timed step — {losses}."]
+    return lines
+
+
+def generation_table(setup, results, new_tokens, prompt_len):
+    base = results["no_cache"]["tokens_s"]
+    same = sum(a == b for a, b in zip(results["cache"]["ids"], results["no_cache"]["ids"]))
+    same_hf = sum(a == b for a, b in zip(results["cache"]["ids"], results["hf"]["ids"]))
+    rows = [("minillm `generate`, KV cache", "cache"),
+            ("minillm `generate`, no cache", "no_cache"),
+            ("HF `generate` (its KV cache)", "hf")]
+    lines = [f"### Generation: greedy, {new_tokens} new tokens from a prompt of {prompt_len} "
+             f"tokens, batch 1, {setup.name} model (d={setup.d_model}, {setup.n_layers} layers)",
+             "",
+             "| method | tokens/s | vs. minillm without cache | memory added |",
+             "|---|---|---|---|"]
+    for label, key in rows:
+        r = results[key]
+        lines.append(f"| {label} | {r['tokens_s']:,.0f} | {r['tokens_s'] / base:.1f}× | "
+                     f"{mib(r['mib'])} |")
+    lines += ["", f"The same tokens: cached = uncached at {same}/{new_tokens} positions, "
+              f"minillm = HF at {same_hf}/{new_tokens}."]
+    return lines
+
+
+def report(train_results, gen_setup, gen_results, plan, quick, load_at_start):
+    title = "## Benchmark results" + (" (--quick: a smoke run, not a measurement)" if quick
+                                      else "")
+    return "\n".join([
+        title, "", *machine_lines(load_at_start), "",
+        *training_table(train_results, plan), "",
+        *generation_table(gen_setup, gen_results, plan["new_tokens"], len(PROMPT)), "",
+        "Memory added: how far the process's resident memory (RSS) rose above where it stood "
+        "just before (training: the warm-up steps, which create gradients and AdamW's state; "
+        f"generation: the timed runs). Peak RSS of the whole benchmark process: "
+        f"{peak_rss_mib():,.0f} MiB.", ""])
+
+
+# ---- main ----------------------------------------------------------------------------------
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="a tiny model and a few steps: checks the script runs (seconds)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="torch.set_num_threads (default: all cores, %(default)s here)")
+    parser.add_argument("--profile", action="store_true",
+                        help="afterwards, print torch.profiler's busiest operators in a "
+                        "training step of each model (the first training config)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write the Markdown table (default: "
+                        "benchmarks/results.md; with --quick, nowhere)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    transformers.logging.set_verbosity_error()
+    plan = QUICK if args.quick else FULL
+    load_at_start = load_average()
+    print(f"torch threads: {torch.get_num_threads()}", flush=True)
+    tokenizer = CharTokenizer.train("".join(d.text for d in pydoc_corpus()))
+    ids = concat_ids(pydoc_corpus(), tokenizer.encode)
+    train_results = []
+    for setup in plan["train"]:
+        print(f"training: {setup.describe()} ...", flush=True)
+        train_results.append((setup, bench_training(setup, ids, tokenizer.vocab_size, plan)))
+    print("generation ...", flush=True)
+    gen_results = bench_generation(plan["generate"], tokenizer.vocab_size,
+                                   tokenizer.encode(PROMPT), plan["new_tokens"],
+                                   plan["generate_repeats"])
+    text = report(train_results, plan["generate"], gen_results, plan, args.quick,
+                  load_at_start)
+    print(text)
+    out = args.out or (None if args.quick else HERE / "results.md")
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        print(f"written to {out}")
+    if args.profile:
+        profile_training(plan["train"][0], ids, tokenizer.vocab_size)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
