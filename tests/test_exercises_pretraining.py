@@ -1,0 +1,183 @@
+"""The pretraining chapter's exercise checkers accept the solutions and reject typical mistakes."""
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from minillm.data import pydoc_corpus, split_documents
+from minillm.exercises.pretraining import (
+    EXAMPLE_SIMILARITY,
+    _random_embeddings,
+    check_info_nce,
+    check_mask_one,
+    check_nsp_rule,
+    check_nucleus,
+)
+from minillm.objectives import contrastive_loss, nsp_pairs
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "chapters" / "04-pretraining" / "solutions.py"
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    spec = importlib.util.spec_from_file_location("pretraining_solutions", SOLUTIONS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def nsp_texts():
+    """Held-out sentence pairs as the chapter makes them: sentences of the validation topics."""
+    _, valid_docs = split_documents(pydoc_corpus(), valid_fraction=0.1, seed=0)
+    return nsp_pairs([_sentences(doc.text) for doc in valid_docs], 500,
+                     torch.Generator().manual_seed(0))
+
+
+def _sentences(text):
+    """The prose sentences of a help topic, split as the chapter splits them."""
+    found = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        skip = paragraph.startswith(" ") or "|" in paragraph or "::=" in paragraph
+        if skip or re.search(r"^[*=-]{3,}$", paragraph, flags=re.M):
+            continue
+        flat = " ".join(paragraph.split())
+        found += [s for s in re.split(r"(?<=[.!?]) (?=[A-Z])", flat) if len(s) >= 20]
+    return found
+
+
+def unanswered(*args, **kwargs):
+    ...  # what an exercise cell holds before the learner writes anything
+
+
+def _rejects(checker, answer, capsys, hint_word, *extra):
+    assert not checker(answer, *extra)
+    out = capsys.readouterr().out
+    assert "❌" in out and hint_word in out
+
+
+def test_checkers_accept_the_solutions(solutions, nsp_texts, capsys):
+    assert check_mask_one(solutions.mask_one)
+    assert check_info_nce(solutions.info_nce)
+    assert check_nucleus(solutions.nucleus)
+    assert check_nsp_rule(solutions.predict_is_next, nsp_texts)
+    assert capsys.readouterr().out.count("✅") == 4
+
+
+@pytest.mark.parametrize("checker, placeholder", [
+    (check_mask_one, unanswered), (check_mask_one, ...),
+    (check_info_nce, unanswered), (check_info_nce, ...),
+    (check_nucleus, unanswered), (check_nucleus, ...),
+])
+def test_shipped_placeholder_gets_a_hint_not_an_exception(checker, placeholder, capsys):
+    _rejects(checker, placeholder, capsys, "`...`")
+
+
+@pytest.mark.parametrize("placeholder", [unanswered, ...])
+def test_nsp_placeholder_gets_a_hint_not_an_exception(placeholder, nsp_texts, capsys):
+    _rejects(check_nsp_rule, placeholder, capsys, "`...`", nsp_texts)
+
+
+def test_a_raising_answer_gets_a_hint_not_an_exception(capsys):
+    def broken(*args):
+        raise KeyError("oops")
+
+    _rejects(check_nucleus, broken, capsys, "KeyError")
+
+
+# ---- exercise 1: 80/10/10 masking ----------------------------------------------------------
+def test_masking_every_picked_token_is_rejected(solutions, capsys):
+    def always_mask(ids, u_pick, u_action, random_ids, mask_id):
+        inputs, labels = solutions.mask_one(ids, u_pick, [0.0] * len(ids), random_ids, mask_id)
+        return inputs, labels
+
+    _rejects(check_mask_one, always_mask, capsys, "not every picked token")
+
+
+def test_labels_on_every_token_are_rejected(solutions, capsys):
+    def labels_everywhere(ids, u_pick, u_action, random_ids, mask_id):
+        inputs, _ = solutions.mask_one(ids, u_pick, u_action, random_ids, mask_id)
+        return inputs, list(ids)
+
+    _rejects(check_mask_one, labels_everywhere, capsys, "-100")
+
+
+def test_labels_holding_the_replacement_are_rejected(solutions, capsys):
+    def labels_of_inputs(ids, u_pick, u_action, random_ids, mask_id):
+        inputs, labels = solutions.mask_one(ids, u_pick, u_action, random_ids, mask_id)
+        return inputs, [i if label != -100 else -100 for i, label in zip(inputs, labels)]
+
+    _rejects(check_mask_one, labels_of_inputs, capsys, "ORIGINAL")
+
+
+def test_swapped_random_and_unchanged_shares_are_rejected(solutions, capsys):
+    def swapped(ids, u_pick, u_action, random_ids, mask_id):
+        # random replacement for u_action >= 0.9 and unchanged for 0.8 <= u_action < 0.9
+        flipped = [a if a < 0.8 else a + 0.1 if a < 0.9 else a - 0.1 for a in u_action]
+        return solutions.mask_one(ids, u_pick, flipped, random_ids, mask_id)
+
+    _rejects(check_mask_one, swapped, capsys, "u_action")
+
+
+# ---- exercise 2: InfoNCE -------------------------------------------------------------------
+def test_info_nce_solution_equals_the_library_on_random_embeddings(solutions):
+    for seed in range(3):
+        a, b = _random_embeddings(seed)
+        cosines = (torch.nn.functional.normalize(a, dim=-1)
+                   @ torch.nn.functional.normalize(b, dim=-1).T).numpy()
+        assert np.isclose(solutions.info_nce(cosines, 0.1), float(contrastive_loss(a, b, 0.1)))
+
+
+def test_info_nce_of_the_2x2_example_by_hand(solutions):
+    row0 = -np.log(np.exp(9) / (np.exp(9) + np.exp(2)))
+    row1 = -np.log(np.exp(7) / (np.exp(4) + np.exp(7)))
+    assert np.isclose(solutions.info_nce(EXAMPLE_SIMILARITY, 0.1), (row0 + row1) / 2)
+
+
+def test_info_nce_without_temperature_is_rejected(solutions, capsys):
+    _rejects(check_info_nce, lambda s, t: solutions.info_nce(s, 1.0), capsys, "temperature")
+
+
+def test_info_nce_over_columns_is_rejected(solutions, capsys):
+    _rejects(check_info_nce, lambda s, t: solutions.info_nce(s.T, t), capsys, "ROW")
+
+
+def test_info_nce_with_the_wrong_sign_is_rejected(solutions, capsys):
+    _rejects(check_info_nce, lambda s, t: -solutions.info_nce(s, t), capsys, "MINUS")
+
+
+# ---- exercise 3: top-p ---------------------------------------------------------------------
+def test_nucleus_that_drops_the_crossing_token_is_rejected(capsys):
+    def strict(probs, top_p):
+        order = np.argsort(-probs)
+        kept = np.zeros_like(probs)
+        total = 0.0
+        for i in order:
+            if total + probs[i] > top_p:
+                break
+            kept[i], total = probs[i], total + probs[i]
+        if kept.sum() == 0:
+            kept[order[0]] = probs[order[0]]
+        return kept / kept.sum()
+
+    _rejects(check_nucleus, strict, capsys, "reach top_p")
+
+
+def test_nucleus_without_renormalising_is_rejected(solutions, capsys):
+    def unnormalised(probs, top_p):
+        kept = solutions.nucleus(probs, top_p) > 0
+        return np.where(kept, probs, 0.0)
+
+    _rejects(check_nucleus, unnormalised, capsys, "renormalise")
+
+
+# ---- exercise 4: NSP by word overlap ------------------------------------------------------
+def test_nsp_rule_that_always_says_next_is_rejected(nsp_texts, capsys):
+    _rejects(check_nsp_rule, lambda a, b: True, capsys, "right on", nsp_texts)
+
+
+def test_nsp_rule_must_answer_with_a_bool(nsp_texts, capsys):
+    _rejects(check_nsp_rule, lambda a, b: 0.3, capsys, "True or False", nsp_texts)
