@@ -39,13 +39,13 @@ from minillm.data import (
 )
 from minillm.generate import generate
 from minillm.objectives import causal_lm_loss
-from minillm.tokenizers import CONFIG_FILE, BPETokenizer, CharTokenizer
+from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 from minillm.train import TrainConfig, batches_by_step, evaluate, pick_device, train
 from minillm.transformer import DecoderLM
 
 PROG = "python -m minillm"
 PRESETS = ("tiny", "gpt2_like", "llama_like")
-TOKENIZERS = {"char": CharTokenizer, "bpe": BPETokenizer}
+TOKENIZER_KINDS = ("char", "bpe")
 RUN_FILE = "run.json"
 VALID_FRACTION = 0.1
 
@@ -94,7 +94,7 @@ def _add_train_parser(commands):
              "(cut into paragraphs at blank lines); 10%% of the documents are held out for "
              "validation", metavar="{pydoc,stdlib,FILE.txt}")
     _setting(data, "--tokenizer", "one token per character, or byte-level BPE",
-             choices=tuple(TOKENIZERS))
+             choices=TOKENIZER_KINDS)
     _setting(data, "--vocab-size", f"BPE only: vocabulary size, special tokens and the 256 "
              f"bytes included (default: {BPE_VOCAB_SIZE})", type=int, metavar="N")
     model = p.add_argument_group("model (the preset's values unless given)")
@@ -318,19 +318,6 @@ def _train_tokenizer(settings, train_docs, valid_docs):
         # encoded at all. Knowing which characters exist reveals next to nothing about the text.
         return CharTokenizer.train("".join(d.text for d in train_docs + valid_docs))
     return BPETokenizer.train([d.text for d in train_docs], settings["vocab_size"])
-
-
-def load_tokenizer(folder):
-    """The CharTokenizer or BPETokenizer saved in folder (its kind is read from the folder)."""
-    folder = Path(folder)
-    path = folder / CONFIG_FILE
-    if not path.is_file():
-        raise ValueError(f"{folder} holds no tokenizer (no {CONFIG_FILE}): is it a run folder "
-                         "written by 'train'?")
-    kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
-    if kind not in TOKENIZERS:
-        raise ValueError(f"{path} holds a {kind!r} tokenizer; runs use {tuple(TOKENIZERS)}")
-    return TOKENIZERS[kind].load(folder)
 
 
 def _valid_batches(valid_ids, settings):

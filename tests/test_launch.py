@@ -48,33 +48,45 @@ def test_readme_has_a_binder_badge():
     assert course.binder_url() in README
 
 
-def run_setup_cell(monkeypatch, installed):
-    """Execute the setup cell with `installed` deciding what find_spec sees; return pip calls."""
+def run_setup_cell(monkeypatch, tmp_path, installed):
+    """Execute the setup cell in tmp_path with `installed` deciding what find_spec sees; return
+    the commands it runs (none is really run) and the sys.path it leaves."""
     real_find_spec = importlib.util.find_spec
     calls = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: real_find_spec(name, *a) if name in installed else None)
     monkeypatch.setattr(subprocess, "check_call", lambda cmd: calls.append(cmd))
     exec(course.setup_cell(), {})
-    return calls
+    return calls, sys.path
 
 
-def test_setup_cell_does_nothing_where_minillm_is_installed(monkeypatch):
-    assert run_setup_cell(monkeypatch, installed={"minillm", "torch"}) == []
+def test_setup_cell_does_nothing_where_minillm_is_installed(monkeypatch, tmp_path):
+    calls, _ = run_setup_cell(monkeypatch, tmp_path, installed={"minillm", "torch"})
+    assert calls == []
 
 
-def test_setup_cell_installs_minillm_and_keeps_colabs_torch(monkeypatch):
+def test_setup_cell_clones_and_installs_minillm_and_keeps_colabs_torch(monkeypatch, tmp_path):
     from importlib.metadata import version
 
-    (cmd,) = run_setup_cell(monkeypatch, installed={"torch"})
-    assert cmd[:5] == [sys.executable, "-m", "pip", "install", "--quiet"]
-    assert cmd[5] == f"minillm[course] @ git+{course.repository_url()}"
-    assert cmd[6:] == [f"torch=={version('torch')}"]
+    (clone, install), path = run_setup_cell(monkeypatch, tmp_path, installed={"torch"})
+    folder = tmp_path.resolve() / course.CLONE_FOLDER
+    assert clone == ["git", "clone", "--depth", "1", course.repository_url(), str(folder)]
+    assert install == [sys.executable, "-m", "pip", "install", "--quiet", "-e",
+                       f"{folder}[course]", f"torch=={version('torch')}"]
+    assert path[0] == str(folder)
 
 
-def test_setup_cell_without_torch_lets_pip_choose_it(monkeypatch):
-    (cmd,) = run_setup_cell(monkeypatch, installed=set())
-    assert not any(arg.startswith("torch") for arg in cmd)
+def test_setup_cell_reuses_an_earlier_clone(monkeypatch, tmp_path):
+    (tmp_path / course.CLONE_FOLDER).mkdir()
+    calls, _ = run_setup_cell(monkeypatch, tmp_path, installed={"torch"})
+    assert [cmd[3] for cmd in calls] == ["install"]
+
+
+def test_setup_cell_without_torch_lets_pip_choose_it(monkeypatch, tmp_path):
+    (_, install), _ = run_setup_cell(monkeypatch, tmp_path, installed=set())
+    assert not any(arg.startswith("torch") for arg in install)
 
 
 def test_sync_is_idempotent(tmp_path):

@@ -1,7 +1,6 @@
 """The GPT shipped in assets/checkpoints/pydoc-gpt is what its documented command trains."""
 import json
 import shlex
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,13 +8,15 @@ import torch
 
 from minillm import DecoderLM
 from minillm.checkpoint import load_checkpoint
-from minillm.cli import load_tokenizer, main
+from minillm.cli import main
 from minillm.data import concat_ids, eval_windows, pydoc_corpus, split_documents
 from minillm.generate import generate
 from minillm.objectives import causal_lm_loss
+from minillm.pretrained import PYDOC_GPT as CHECKPOINT
+from minillm.pretrained import load_pydoc_gpt
+from minillm.tokenizers import load_tokenizer
 from minillm.train import evaluate
 
-CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "checkpoints" / "pydoc-gpt"
 STEPS_TO_REPRODUCE = 40
 
 
@@ -80,3 +81,10 @@ def test_the_documented_command_reproduces_the_first_steps(shipped, tmp_path, ca
     shipped_loss = state["extra"]["history"]["loss"][:STEPS_TO_REPRODUCE]
     # bit for bit on the machine that made it; a few tenths of a percent on another CPU
     np.testing.assert_allclose(ours["extra"]["history"]["loss"], shipped_loss, rtol=0.01)
+
+
+def test_load_pydoc_gpt_gives_the_checkpoint_in_eval_mode_with_its_tokenizer(shipped):
+    model, tokenizer = load_pydoc_gpt()
+    assert not model.training and tokenizer.vocab_size == shipped[1].vocab_size
+    for name, weight in shipped[0].state_dict().items():
+        assert torch.equal(model.state_dict()[name], weight), name

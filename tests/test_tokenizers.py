@@ -30,6 +30,7 @@ from minillm.tokenizers import (
     BPETokenizer,
     CharTokenizer,
     WordPieceTokenizer,
+    load_tokenizer,
 )
 
 FAST = settings(max_examples=60, deadline=None)
@@ -443,3 +444,22 @@ def test_numpy_integer_ids_are_accepted():
     tok = CharTokenizer.train("hello")
     assert tok.id_to_token(np.int64(tok.token_to_id("h"))) == "h"
     assert tok.decode(np.array(tok.encode("hello"))) == "hello"
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe", "wordpiece"])
+def test_load_tokenizer_reads_back_any_kind(kind, tmp_path):
+    text = "def f(x):\n    return x  # 注意力 🙂"
+    made = {"char": lambda: CharTokenizer.train(text),
+            "bpe": lambda: BPETokenizer.train([text], vocab_size=270),
+            "wordpiece": WordPieceTokenizer.from_pretrained_minilm}[kind]()
+    made.save(tmp_path)
+    loaded = load_tokenizer(tmp_path)
+    assert type(loaded) is type(made) and loaded.encode(text) == made.encode(text)
+
+
+def test_load_tokenizer_names_what_it_expected(tmp_path):
+    with pytest.raises(ValueError, match="holds no tokenizer"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "minillm_tokenizer.json").write_text('{"kind": "sentencepiece"}')
+    with pytest.raises(ValueError, match="'sentencepiece' tokenizer; expected one of"):
+        load_tokenizer(tmp_path)
