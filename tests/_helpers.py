@@ -4,7 +4,9 @@ Imported as `from _helpers import ...`: pytest's default import mode puts tests/
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,3 +78,15 @@ def assert_grads_close(np_grads, torch_grads, atol=1e-10, rtol=1e-10):
             assert_close(np_grads[name], expected, atol, rtol)
         except AssertionError as error:
             raise AssertionError(f"gradient of {name}: {error}") from None
+
+
+CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
+
+
+def load_solutions(chapter):
+    """chapters/<chapter>/solutions.py as a module, e.g. load_solutions("02-attention")."""
+    path = CHAPTERS / chapter / "solutions.py"
+    spec = importlib.util.spec_from_file_location(f"solutions_{chapter.replace('-', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,9 +1,8 @@
 """The attention chapter's exercise checkers accept the solutions and reject typical mistakes."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import load_solutions
 
 from minillm.exercises.attention import (
     check_attention,
@@ -13,15 +12,10 @@ from minillm.exercises.attention import (
 )
 from minillm.np import causal_mask, padding_mask, softmax
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "chapters" / "02-attention" / "solutions.py"
-
 
 @pytest.fixture(scope="module")
 def solutions():
-    spec = importlib.util.spec_from_file_location("attention_solutions", SOLUTIONS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_solutions("02-attention")
 
 
 def unanswered(*args, **kwargs):

@@ -1,12 +1,11 @@
 """The language-model chapter's exercise checkers accept the solutions and reject typical
 mistakes."""
-import importlib.util
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _helpers import load_solutions
 
 from minillm.exercises.language_models import (
     check_bigram_matrix,
@@ -15,16 +14,10 @@ from minillm.exercises.language_models import (
     check_sequence_prob,
 )
 
-SOLUTIONS = (Path(__file__).resolve().parents[1] / "chapters" / "01-language-models"
-             / "solutions.py")
-
 
 @pytest.fixture(scope="module")
 def solutions():
-    spec = importlib.util.spec_from_file_location("language_models_solutions", SOLUTIONS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_solutions("01-language-models")
 
 
 def unanswered(*args, **kwargs):

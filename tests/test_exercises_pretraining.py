@@ -1,11 +1,10 @@
 """The pretraining chapter's exercise checkers accept the solutions and reject typical mistakes."""
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _helpers import load_solutions
 
 from minillm.data import pydoc_corpus, split_documents
 from minillm.exercises.pretraining import (
@@ -18,15 +17,10 @@ from minillm.exercises.pretraining import (
 )
 from minillm.objectives import contrastive_loss, nsp_pairs
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "chapters" / "04-pretraining" / "solutions.py"
-
 
 @pytest.fixture(scope="module")
 def solutions():
-    spec = importlib.util.spec_from_file_location("pretraining_solutions", SOLUTIONS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_solutions("04-pretraining")
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,9 @@
 """The Transformer chapter's exercise checkers accept the solutions and reject typical mistakes."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _helpers import load_solutions
 
 from minillm.exercises.transformer import (
     check_article_mask,
@@ -14,15 +13,10 @@ from minillm.exercises.transformer import (
 )
 from minillm.np import rope
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "chapters" / "03-transformer" / "solutions.py"
-
 
 @pytest.fixture(scope="module")
 def solutions():
-    spec = importlib.util.spec_from_file_location("transformer_solutions", SOLUTIONS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_solutions("03-transformer")
 
 
 def unanswered(*args, **kwargs):
