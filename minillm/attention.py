@@ -46,15 +46,31 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale=None, need_weights=Tr
     scores_shape = (*q.shape[:-1], k.shape[-2])
     check_mask(mask, scores_shape)
     if not need_weights:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
-        if mask is not None:   # some kernels (older torch) give NaN for a query that sees no key
-            out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
-        return out, None
+        return _fused_attention(q, k, v, mask, scale), None
     scores = q @ k.transpose(-1, -2) * scale
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = softmax(scores, axis=-1)
     return weights @ v, weights
+
+
+def _is_plain_causal(mask):
+    """True if mask is exactly causal_mask(seq, seq): the fused kernel's is_causal path can then
+    skip the masked half of the scores instead of reading a mask."""
+    return (mask.ndim == 2 and mask.shape[0] == mask.shape[1]
+            and torch.equal(mask, causal_mask(mask.shape[0], device=mask.device)))
+
+
+def _fused_attention(q, k, v, mask, scale):
+    """scaled_dot_product_attention's output through PyTorch's fused kernel."""
+    if mask is not None and _is_plain_causal(mask):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    if mask is not None:   # some kernels give NaN for a query that sees no key: make it 0
+        sees_nothing = ~mask.any(dim=-1, keepdim=True)
+        if sees_nothing.any():
+            out = out.masked_fill(sees_nothing, 0.0)
+    return out
 
 
 def split_heads(x, n_heads):
