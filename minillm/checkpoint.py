@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 import minillm
 from minillm.config import TransformerConfig
+from minillm.convert import state_dict_mismatches
 
 # The model classes a checkpoint may name, and the modules that define them. They are looked up
 # by name when a checkpoint is loaded, so a class added to one of these modules later just works.
@@ -196,19 +197,7 @@ def _model_class(name_or_class, path):
 
 def _check_weights_match(model, weights, folder):
     """Name every difference between the weights the config implies and those in the file."""
-    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    found = {name: tuple(t.shape) for name, t in weights.items()}
-    problems = []
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    if missing:
-        problems.append(f"missing from the file: {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"in the file but not in the model: {', '.join(unexpected)}")
-    for name in sorted(set(expected) & set(found)):
-        if expected[name] != found[name]:
-            problems.append(f"{name} has shape {found[name]} in the file but "
-                            f"{expected[name]} for the config")
+    problems = state_dict_mismatches(model, weights, source="the file")
     if problems:
         raise ValueError(f"{folder / 'config.json'} does not match {folder / 'model.safetensors'}"
                          f" ({type(model).__name__}): " + "; ".join(problems))

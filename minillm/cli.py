@@ -54,7 +54,7 @@ VALID_FRACTION = 0.1
 RUN_DEFAULTS = {
     "corpus": "pydoc", "tokenizer": "char", "vocab_size": None, "preset": "tiny",
     "d_model": None, "n_layers": None, "n_heads": None, "d_ff": None, "dropout": 0.0,
-    "seq_len": 128, "batch_size": 16, "steps": 500, "lr": 1e-3, "warmup": 50,
+    "seq_len": 128, "batch_size": 16, "steps": 500, "lr": 1e-3, "warmup": 50, "weight_decay": 0.1,
     "eval_every": 100, "eval_batches": 20, "seed": 0,
 }
 BPE_VOCAB_SIZE = 1000
@@ -118,6 +118,8 @@ def _add_train_parser(commands):
     _setting(run, "--steps", "optimizer steps in the whole run", type=int, metavar="N")
     _setting(run, "--lr", "peak learning rate (AdamW, warm-up then cosine decay)", type=float)
     _setting(run, "--warmup", "linear warm-up steps", type=int, metavar="N")
+    _setting(run, "--weight-decay", "AdamW's decoupled weight decay on matrices and "
+             "embeddings (not on biases and norm gains)", type=float, metavar="W")
     _setting(run, "--eval-every", "evaluate, print a line and save a checkpoint every N steps",
              type=int, metavar="N")
     _setting(run, "--eval-batches", "validation batches per evaluation (the same ones every "
@@ -209,6 +211,7 @@ def train_command(args) -> int:
     valid_batches = _valid_batches(valid_ids, settings)
     train_cfg = TrainConfig(steps=settings["steps"], batch_size=settings["batch_size"],
                             lr=settings["lr"], warmup_steps=settings["warmup"],
+                            weight_decay=settings["weight_decay"],
                             eval_every=settings["eval_every"], seed=settings["seed"],
                             device=args.device)
     if args.resume:
@@ -283,7 +286,8 @@ def _resumed_settings(args, out):
     if not (out / "config.json").is_file():
         raise ValueError(f"the run in {out} stopped before its first checkpoint; delete the "
                          "folder and start it again")
-    settings = json.loads((out / RUN_FILE).read_text())
+    # a run.json written before a setting existed holds that setting's default
+    settings = {**RUN_DEFAULTS, **json.loads((out / RUN_FILE).read_text())}
     changed = [f"--{name.replace('_', '-')} {value} (the run has {settings.get(name)})"
                for name, value in _given(args).items() if settings.get(name) != value]
     if changed:

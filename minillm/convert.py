@@ -37,25 +37,32 @@ def load_into(module: nn.Module, state_dict: dict) -> nn.Module:
     Missing keys, unexpected keys and shape mismatches raise one ValueError that lists them all:
     a checkpoint that does not fit must never load silently. Values are cast to the module's dtype.
     """
-    expected = module.state_dict()
     given = {name: torch.as_tensor(value) for name, value in state_dict.items()}
-    problems = []
-    missing = sorted(set(expected) - set(given))
-    unexpected = sorted(set(given) - set(expected))
-    if missing:
-        problems.append(f"missing (the model has them, the state dict does not): {missing}")
-    if unexpected:
-        problems.append(f"unexpected (the state dict has them, the model does not): {unexpected}")
-    for name in sorted(set(expected) & set(given)):
-        if given[name].shape != expected[name].shape:
-            problems.append(f"shape mismatch for {name}: the state dict has "
-                            f"{tuple(given[name].shape)}, the model needs "
-                            f"{tuple(expected[name].shape)}")
+    problems = state_dict_mismatches(module, given)
     if problems:
         raise ValueError(f"the state dict does not fit this {type(module).__name__}:\n  "
                          + "\n  ".join(problems))
     module.load_state_dict(given, strict=True)
     return module
+
+
+def state_dict_mismatches(module: nn.Module, state_dict: dict, source="the state dict"):
+    """Every way state_dict (name -> tensor) does not fit module's parameters and buffers, as
+    sentences naming the weights (missing, unexpected, wrong shape); [] when it fits."""
+    expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in state_dict.items()}
+    problems = []
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing:
+        problems.append(f"missing from {source}: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"in {source} but not in the model: {', '.join(unexpected)}")
+    for name in sorted(set(expected) & set(found)):
+        if expected[name] != found[name]:
+            problems.append(f"{name} has shape {found[name]} in {source} but {expected[name]} "
+                            "in the model")
+    return problems
 
 
 # ---- PyTorch's own layers ----------------------------------------------------------------------

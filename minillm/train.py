@@ -152,7 +152,9 @@ def evaluating(model):
 
 
 def evaluate(model, loss_fn, batches):
-    """Mean of loss_fn(model, batch) over batches (a list), in eval mode without gradients.
+    """The mean of loss_fn(model, batch) over batches (a list), in eval mode without gradients,
+    each batch weighted by its number of rows (sequences), so that a smaller last batch (as
+    `eval_windows` makes) counts for what it holds: the mean over all the sequences.
 
     Use it as train's eval_fn: `eval_fn=lambda m: evaluate(m, causal_lm_loss, valid_batches)`.
     """
@@ -161,7 +163,16 @@ def evaluate(model, loss_fn, batches):
     device = next(model.parameters()).device
     with evaluating(model):
         losses = [float(loss_fn(model, to_device(batch, device))) for batch in batches]
-    return sum(losses) / len(losses)
+    rows = [_rows(batch) for batch in batches]
+    return sum(loss * n for loss, n in zip(losses, rows)) / sum(rows)
+
+
+def _rows(batch):
+    """How many sequences a batch holds: the length of its first tensor."""
+    if isinstance(batch, dict):
+        batch = list(batch.values())
+    first = batch[0] if isinstance(batch, (tuple, list)) else batch
+    return len(first)
 
 
 def batches_by_step(make_batches):

@@ -245,6 +245,10 @@ class EncoderDecoder(_Embedded):
     One vocabulary (cfg.vocab_size) serves source and target, so one tokenizer does both; each
     side has its own embedding table, and the output head reuses the target's unless
     cfg.tie_embeddings is False. Source and target may each be cfg.max_seq_len tokens long.
+    With cfg.positional="rope", positions enter through the rotations of the self-attentions
+    only: cross-attention compares decoder and encoder states without rotating them (like T5,
+    whose relative positions live in self-attention), so where a source word sits is known to
+    the memory only as far as the encoder's self-attention wrote it into the states.
     Submodules: encoder (an Encoder), tok_emb and pos_emb (the target's), layers (DecoderLayers),
     final_norm (pre-LN), lm_head (untied only).
     """

@@ -153,7 +153,8 @@ def test_config_with_other_shapes_names_the_parameter_and_both_shapes(tmp_path):
     edit_config(tmp_path, d_ff=64)
     with pytest.raises(ValueError, match=r"config.json does not match .*model.safetensors") as e:
         load_checkpoint(tmp_path)
-    assert "layers.0.ff.up.weight has shape (32, 16) in the file but (64, 16)" in str(e.value)
+    assert ("layers.0.ff.up.weight has shape (32, 16) in the file but (64, 16) in the model"
+            in str(e.value))
 
 
 def test_config_with_missing_and_unexpected_weights_names_both(tmp_path):

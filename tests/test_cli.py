@@ -141,6 +141,25 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_run(corpus_file, 
     assert_same_weights(run, out)
 
 
+def test_weight_decay_is_a_run_setting_and_changes_the_weights(corpus_file, run, tmp_path):
+    out = tmp_path / "no-decay"
+    assert main(train_argv(corpus_file, out, "--weight-decay", "0")) == 0
+    assert json.loads((out / "run.json").read_text())["weight_decay"] == 0.0
+    assert json.loads((run / "run.json").read_text())["weight_decay"] == 0.1
+    assert not torch.equal(weights(run)["tok_emb.weight"], weights(out)["tok_emb.weight"])
+
+
+def test_a_run_json_from_before_weight_decay_resumes_with_the_default(corpus_file, run,
+                                                                      tmp_path):
+    out = tmp_path / "old"
+    assert main(train_argv(corpus_file, out, "--stop-after", "2")) == 0
+    settings = json.loads((out / "run.json").read_text())
+    del settings["weight_decay"]
+    (out / "run.json").write_text(json.dumps(settings))
+    assert main(["train", "--out", str(out), "--resume", "--device", "cpu", "--no-progress"]) == 0
+    assert_same_weights(run, out)
+
+
 def test_resuming_a_finished_run_does_nothing(run, capsys):
     before = weights(run)
     assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0

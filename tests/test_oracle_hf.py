@@ -244,8 +244,8 @@ def test_load_into_rejects_a_mismatched_state_dict_in_plain_words():
     with pytest.raises(ValueError) as error:
         load_into(model, state)
     message = str(error.value)
-    assert "missing" in message and "layers.1.norm2.bias" in message
-    assert "unexpected" in message and "layers.0.attn.c_attn.weight" in message
-    assert "shape mismatch for layers.0.ff.up.weight" in message
+    assert "missing from the state dict: layers.1.norm2.bias" in message
+    assert "in the state dict but not in the model: layers.0.attn.c_attn.weight" in message
+    assert "layers.0.ff.up.weight has shape" in message
     assert f"({D_FF}, {D_MODEL})" in message and f"({2 * D_FF}, {D_MODEL})" in message
     assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())

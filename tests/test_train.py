@@ -261,3 +261,11 @@ def test_live_plot_redraws_one_display_in_a_notebook(monkeypatch):
     live.update(history)
     live.update(history)
     assert shown == [("display", 2), ("update", 2)]
+
+
+def test_evaluate_is_the_mean_over_all_sequences_when_the_last_batch_is_smaller():
+    model = fresh_model()
+    x, y = get_batch(-1)
+    whole = evaluate(model, causal_lm_loss, [(x, y)])
+    ragged = [(x[:3], y[:3]), (x[3:], y[3:])]     # 3 rows, then 1
+    assert len(x) == 4 and evaluate(model, causal_lm_loss, ragged) == pytest.approx(whole, rel=1e-5)
