@@ -1,0 +1,30 @@
+"""Solutions to the exercises of chapter 06, Applications (try them yourself first!).
+
+Import in the notebook with `import solutions` (the notebook runs in this folder), e.g.
+`check_aer(solutions.aer)`.
+"""
+from collections import Counter
+
+import numpy as np
+
+
+def clipped_matches(candidate, reference, n):
+    """Exercise 1: (matches clipped by the reference's counts, number of candidate n-grams)."""
+    def grams(tokens):
+        return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+    counts, ref_counts = grams(candidate), grams(reference)
+    clipped = sum(min(count, ref_counts[gram]) for gram, count in counts.items())
+    return clipped, sum(counts.values())
+
+
+def aer(predicted, sure):
+    """Exercise 2: 1 - (|A∩S| + |A∩P|) / (|A| + |S|), with P = S."""
+    hits = len(set(predicted) & set(sure))
+    return 1 - 2 * hits / (len(predicted) + len(sure))
+
+
+def recall_per_class(matrix):
+    """Exercise 3: the diagonal over each row's sum (rows are the true classes)."""
+    matrix = np.asarray(matrix)
+    return np.diag(matrix) / matrix.sum(axis=1)

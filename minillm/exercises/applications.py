@@ -1,0 +1,92 @@
+"""Checkers for the exercises of chapter 06, Applications.
+
+Each checker takes the learner's answer (a function), prints ✅ or ❌ with a hint and returns a
+Verdict. The placeholder `...` (or a function whose body is still `...`) gets "not yet", never an
+exception, so "Run All" goes through an unsolved chapter.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minillm.exercises import close, try_answer, verdict
+from minillm.metrics import alignment_error_rate, modified_precision, per_class_recall
+
+# (candidate, reference) token lists: repeated words, a perfect match, no match at all
+PRECISION_CASES = [
+    ("the the the the the the the".split(), "the cat is on the mat".split()),
+    ("the cat sat on the mat".split(), "the cat is on the mat".split()),
+    ("猫 猫 吃 了 鱼 鱼".split(), "猫 昨天 吃 了 鱼".split()),
+    ("a b".split(), "c d".split()),
+]
+# (predicted links, sure links): (English index, Chinese index)
+AER_CASES = [
+    ({(0, 0), (1, 2), (2, 1)}, {(0, 0), (1, 2), (2, 1)}),
+    ({(0, 0), (1, 2), (2, 2)}, {(0, 0), (1, 2), (2, 1)}),
+    ({(0, 0)}, {(0, 0), (1, 1), (2, 2), (3, 3)}),
+    ({(0, 0), (0, 1), (0, 2), (1, 1)}, {(0, 0), (1, 1)}),
+]
+CONFUSION = np.array([[40, 10, 0], [5, 25, 20], [0, 0, 30]])
+
+
+# ---- exercise 1: BLEU's modified n-gram precision -----------------------------------------
+def check_modified_precision(clipped_matches):
+    """Exercise 1: clipped_matches(candidate, reference, n) -> (clipped matches, n-grams)."""
+    for candidate, reference in PRECISION_CASES:
+        for n in (1, 2):
+            answer, hint = try_answer(clipped_matches, list(candidate), list(reference), n)
+            if hint:
+                return verdict(False, hint)
+            want = modified_precision(candidate, reference, n)
+            try:
+                got = tuple(int(v) for v in answer)
+            except (TypeError, ValueError):
+                return verdict(False, "return a pair of integers (clipped matches, total n-grams).")
+            if got == want:
+                continue
+            if got[1] == want[1] and got[0] > want[0]:
+                return verdict(False, f"for {' '.join(candidate)!r} vs {' '.join(reference)!r} "
+                               f"(n={n}) you count {got[0]} matches, {want[0]} after clipping: "
+                               "an n-gram earns at most as many matches as it occurs in the "
+                               "reference.")
+            return verdict(False, f"for {' '.join(candidate)!r} vs {' '.join(reference)!r} "
+                           f"(n={n}) expected {want}, got {got}; the total counts every n-gram "
+                           "of the candidate.")
+    return verdict(True, "", "Your clipped counts equal minillm.metrics.modified_precision.")
+
+
+# ---- exercise 2: alignment error rate ------------------------------------------------------
+def check_aer(aer):
+    """Exercise 2: aer(predicted, sure) -> float, with possible = sure."""
+    for predicted, sure in AER_CASES:
+        answer, hint = try_answer(aer, set(predicted), set(sure))
+        if hint:
+            return verdict(False, hint)
+        want = alignment_error_rate(predicted, sure)
+        if close(np.float64(answer), np.float64(want)):
+            continue
+        precision = len(predicted & sure) / len(predicted)
+        recall = len(predicted & sure) / len(sure)
+        if close(np.float64(answer), np.float64(1 - precision)) or \
+                close(np.float64(answer), np.float64(1 - recall)):
+            return verdict(False, "AER uses precision and recall together: 1 - 2|A∩S| / "
+                           "(|A| + |S|) when possible = sure.")
+        return verdict(False, f"for predicted={sorted(predicted)}, sure={sorted(sure)} expected "
+                       f"{want:.4f}, got {answer}.")
+    return verdict(True, "", "Your AER equals minillm.metrics.alignment_error_rate.")
+
+
+# ---- exercise 3: per-class recall ----------------------------------------------------------
+def check_recall(recall_per_class):
+    """Exercise 3: recall_per_class(matrix) -> (n_classes,) array, rows = true classes."""
+    answer, hint = try_answer(recall_per_class, CONFUSION.copy())
+    if hint:
+        return verdict(False, hint)
+    want = per_class_recall(CONFUSION)
+    if close(answer, want):
+        return verdict(True, "", f"Recall per class: {np.round(want, 3).tolist()}.")
+    precision = np.diag(CONFUSION) / CONFUSION.sum(axis=0)
+    if close(answer, precision):
+        return verdict(False, "that is precision (divided by the column sums, the predictions); "
+                       "recall divides by the row sums, the true examples of each class.")
+    return verdict(False, f"on the matrix {CONFUSION.tolist()} expected "
+                   f"{np.round(want, 3).tolist()}: the diagonal over each row's sum.")
