@@ -90,3 +90,14 @@ def load_solutions(chapter):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def unanswered(*args, **kwargs):
+    ...  # what an exercise cell holds before the learner writes anything
+
+
+def rejects(checker, answer, capsys, hint_word, *extra):
+    """The exercise checker says ❌ with a hint containing hint_word, and returns false."""
+    assert not checker(answer, *extra)
+    out = capsys.readouterr().out
+    assert "❌" in out and hint_word in out

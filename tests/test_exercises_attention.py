@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from _helpers import load_solutions
+from _helpers import load_solutions, rejects, unanswered
 
 from minillm.exercises.attention import (
     check_attention,
@@ -16,16 +16,6 @@ from minillm.np import causal_mask, padding_mask, softmax
 @pytest.fixture(scope="module")
 def solutions():
     return load_solutions("02-attention")
-
-
-def unanswered(*args, **kwargs):
-    ...  # what an exercise cell holds before the learner writes anything
-
-
-def _rejects(checker, answer, capsys, hint_word):
-    assert not checker(answer)
-    out = capsys.readouterr().out
-    assert "❌" in out and hint_word in out
 
 
 def test_checkers_accept_the_solutions(solutions, capsys):
@@ -43,7 +33,7 @@ def test_checkers_accept_the_solutions(solutions, capsys):
     (check_scale, ...),
 ])
 def test_shipped_placeholder_gets_a_hint_not_an_exception(checker, placeholder, capsys):
-    _rejects(checker, placeholder, capsys, "`...`")
+    rejects(checker, placeholder, capsys, "`...`")
 
 
 def test_attention_without_sqrt_dk_scaling_is_rejected(capsys):
@@ -54,25 +44,25 @@ def test_attention_without_sqrt_dk_scaling_is_rejected(capsys):
         weights = softmax(scores)
         return weights @ v, weights
 
-    _rejects(check_attention, unscaled, capsys, "sqrt(d_k)")
+    rejects(check_attention, unscaled, capsys, "sqrt(d_k)")
 
 
 def test_attention_with_flipped_mask_polarity_is_rejected(solutions, capsys):
     def flipped(q, k, v, mask=None):
         return solutions.my_attention(q, k, v, None if mask is None else ~mask)
 
-    _rejects(check_attention, flipped, capsys, "polarity")
+    rejects(check_attention, flipped, capsys, "polarity")
 
 
 def test_attention_that_raises_becomes_a_hint(capsys):
     def broken(q, k, v, mask=None):
         return q @ k  # wrong shapes: (.., 5, 8) @ (.., 5, 8)
 
-    _rejects(check_attention, broken, capsys, "raised ValueError")
+    rejects(check_attention, broken, capsys, "raised ValueError")
 
 
 def test_combined_mask_with_flipped_polarity_is_rejected(solutions, capsys):
-    _rejects(check_combined_mask, lambda is_token: ~solutions.combined_mask(is_token), capsys,
+    rejects(check_combined_mask, lambda is_token: ~solutions.combined_mask(is_token), capsys,
              "polarity")
 
 
@@ -80,21 +70,21 @@ def test_combined_mask_with_or_instead_of_and_is_rejected(capsys):
     def either(is_token):
         return causal_mask(is_token.shape[1]) | padding_mask(is_token)
 
-    _rejects(check_combined_mask, either, capsys, "&")
+    rejects(check_combined_mask, either, capsys, "&")
 
 
 def test_combined_mask_of_integers_is_rejected(solutions, capsys):
-    _rejects(check_combined_mask, lambda t: solutions.combined_mask(t).astype(int), capsys, "dtype")
+    rejects(check_combined_mask, lambda t: solutions.combined_mask(t).astype(int), capsys, "dtype")
 
 
 @pytest.mark.parametrize("wrong", [1 / 256, 16, 1.0, "1/16"])
 def test_scale_other_than_one_over_sqrt_dk_is_rejected(wrong, capsys):
-    _rejects(check_scale, wrong, capsys, "Hint")
+    rejects(check_scale, wrong, capsys, "Hint")
 
 
 def test_scale_that_divides_by_dk_gets_the_variance_hint(capsys):
-    _rejects(check_scale, 1 / 256, capsys, "standard deviation")
+    rejects(check_scale, 1 / 256, capsys, "standard deviation")
 
 
 def test_scores_grad_without_the_row_sum_term_is_rejected(capsys):
-    _rejects(check_scores_grad, lambda w, dw: w * dw, capsys, "sum(dW * W)")
+    rejects(check_scores_grad, lambda w, dw: w * dw, capsys, "sum(dW * W)")

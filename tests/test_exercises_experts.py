@@ -1,7 +1,7 @@
 """The experts chapter's exercise checkers accept the solutions and reject typical mistakes."""
 import numpy as np
 import pytest
-from _helpers import load_solutions
+from _helpers import load_solutions, rejects, unanswered
 
 from minillm.exercises.experts import (
     check_balance_loss,
@@ -16,16 +16,6 @@ def solutions():
     return load_solutions("09-experts")
 
 
-def unanswered(*args, **kwargs):
-    ...  # what an exercise cell holds before the learner writes anything
-
-
-def _rejects(checker, answer, capsys, hint_word):
-    assert not checker(answer)
-    out = capsys.readouterr().out
-    assert "❌" in out and hint_word in out
-
-
 def test_checkers_accept_the_solutions(solutions, capsys):
     assert check_route(solutions.route)
     assert check_balance_loss(solutions.balance_loss)
@@ -37,7 +27,7 @@ def test_checkers_accept_the_solutions(solutions, capsys):
 @pytest.mark.parametrize("checker", [check_route, check_balance_loss, check_patchify,
                                      check_moe_params])
 def test_unanswered_cells_get_a_todo_not_an_error(checker, capsys):
-    _rejects(checker, unanswered, capsys, "replace the `...`")
+    rejects(checker, unanswered, capsys, "replace the `...`")
 
 
 def test_route_rejects_raw_logits_and_renormalised_gates(solutions, capsys):
@@ -49,19 +39,19 @@ def test_route_rejects_raw_logits_and_renormalised_gates(solutions, capsys):
         experts, gates = solutions.route(logits, k)
         return experts, gates / gates.sum(axis=1, keepdims=True)
 
-    _rejects(check_route, raw, capsys, "PROBABILITIES")
-    _rejects(check_route, renormalised, capsys, "renormalise")
+    rejects(check_route, raw, capsys, "PROBABILITIES")
+    rejects(check_route, renormalised, capsys, "renormalise")
 
 
 def test_balance_loss_rejects_a_missing_factor(solutions, capsys):
     def no_factor(probs, experts):
         return solutions.balance_loss(probs, experts) / probs.shape[1]
 
-    _rejects(check_balance_loss, no_factor, capsys, "multiply by the number of experts")
+    rejects(check_balance_loss, no_factor, capsys, "multiply by the number of experts")
 
 
 def test_patchify_rejects_a_plain_reshape(capsys):
-    _rejects(check_patchify, lambda image: np.asarray(image).reshape(16, 4), capsys, "reshape")
+    rejects(check_patchify, lambda image: np.asarray(image).reshape(16, 4), capsys, "reshape")
 
 
 def test_moe_params_rejects_counting_without_biases(capsys):
@@ -69,4 +59,4 @@ def test_moe_params_rejects_counting_without_biases(capsys):
         expert = 2 * d_model * d_ff
         return n_experts * expert + d_model * n_experts, k * expert + d_model * n_experts
 
-    _rejects(check_moe_params, no_biases, capsys, "biases")
+    rejects(check_moe_params, no_biases, capsys, "biases")

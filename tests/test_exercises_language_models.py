@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from _helpers import load_solutions
+from _helpers import load_solutions, rejects, unanswered
 
 from minillm.exercises.language_models import (
     check_bigram_matrix,
@@ -20,16 +20,6 @@ def solutions():
     return load_solutions("01-language-models")
 
 
-def unanswered(*args, **kwargs):
-    ...  # what an exercise cell holds before the learner writes anything
-
-
-def _rejects(checker, answer, capsys, hint_word):
-    assert not checker(answer)
-    out = capsys.readouterr().out
-    assert "❌" in out and hint_word in out
-
-
 def test_checkers_accept_the_solutions(solutions, capsys):
     assert check_sequence_prob(solutions.sequence_prob)
     assert check_bigram_matrix(solutions.bigram_matrix)
@@ -42,7 +32,7 @@ def test_checkers_accept_the_solutions(solutions, capsys):
                                      check_most_frequent_pair])
 @pytest.mark.parametrize("placeholder", [unanswered, ...])
 def test_shipped_placeholder_gets_a_hint_not_an_exception(checker, placeholder, capsys):
-    _rejects(checker, placeholder, capsys, "`...`")
+    rejects(checker, placeholder, capsys, "`...`")
 
 
 def test_answers_in_other_number_types_are_accepted(solutions, capsys):
@@ -55,7 +45,7 @@ def test_answers_in_other_number_types_are_accepted(solutions, capsys):
 # --- exercise 1: the chain rule ---------------------------------------------------------------
 
 def test_sequence_prob_of_independent_tokens_is_rejected(capsys):
-    _rejects(check_sequence_prob, lambda f, ids: np.prod([f([], w) for w in ids]), capsys,
+    rejects(check_sequence_prob, lambda f, ids: np.prod([f([], w) for w in ids]), capsys,
              "not independent")
 
 
@@ -63,25 +53,25 @@ def test_sequence_prob_conditioned_on_the_previous_token_only_is_rejected(capsys
     def bigram(f, ids):
         return np.prod([f(ids[max(0, t - 1):t], ids[t]) for t in range(len(ids))])
 
-    _rejects(check_sequence_prob, bigram, capsys, "bigram approximation")
+    rejects(check_sequence_prob, bigram, capsys, "bigram approximation")
 
 
 def test_sequence_prob_without_the_first_token_is_rejected(capsys):
     def skips_first(f, ids):
         return np.prod([f(ids[:t], ids[t]) for t in range(1, len(ids))])
 
-    _rejects(check_sequence_prob, skips_first, capsys, "first token")
+    rejects(check_sequence_prob, skips_first, capsys, "first token")
 
 
 def test_sequence_log_prob_is_rejected_with_a_hint(capsys):
     def log_prob(f, ids):
         return sum(np.log(f(ids[:t], ids[t])) for t in range(len(ids)))
 
-    _rejects(check_sequence_prob, log_prob, capsys, "log-probability")
+    rejects(check_sequence_prob, log_prob, capsys, "log-probability")
 
 
 def test_sequence_prob_that_raises_becomes_a_hint(capsys):
-    _rejects(check_sequence_prob, lambda f, ids: f(ids), capsys, "raised TypeError")
+    rejects(check_sequence_prob, lambda f, ids: f(ids), capsys, "raised TypeError")
 
 
 # --- exercise 2: the bigram matrix ------------------------------------------------------------
@@ -93,12 +83,12 @@ def bigram_counts(ids, vocab_size):
 
 
 def test_bigram_joint_probabilities_are_rejected(capsys):
-    _rejects(check_bigram_matrix, lambda ids, v: bigram_counts(ids, v) / (len(ids) - 1), capsys,
+    rejects(check_bigram_matrix, lambda ids, v: bigram_counts(ids, v) / (len(ids) - 1), capsys,
              "joint")
 
 
 def test_bigram_matrix_transposed_is_rejected(solutions, capsys):
-    _rejects(check_bigram_matrix, lambda ids, v: solutions.bigram_matrix(ids, v).T, capsys,
+    rejects(check_bigram_matrix, lambda ids, v: solutions.bigram_matrix(ids, v).T, capsys,
              "swapped")
 
 
@@ -106,7 +96,7 @@ def test_bigram_matrix_dividing_by_all_occurrences_is_rejected(capsys):
     def counts_the_last_token(ids, v):
         return bigram_counts(ids, v) / np.bincount(ids, minlength=v)[:, None]
 
-    _rejects(check_bigram_matrix, counts_the_last_token, capsys, "ids[:-1]")
+    rejects(check_bigram_matrix, counts_the_last_token, capsys, "ids[:-1]")
 
 
 def test_bigram_matrix_with_add_one_smoothing_is_rejected(capsys):
@@ -114,11 +104,11 @@ def test_bigram_matrix_with_add_one_smoothing_is_rejected(capsys):
         counts = bigram_counts(ids, v) + 1
         return counts / counts.sum(axis=1, keepdims=True)
 
-    _rejects(check_bigram_matrix, add_one, capsys, "no smoothing")
+    rejects(check_bigram_matrix, add_one, capsys, "no smoothing")
 
 
 def test_bigram_matrix_of_the_wrong_shape_is_rejected(solutions, capsys):
-    _rejects(check_bigram_matrix, lambda ids, v: solutions.bigram_matrix(ids, v)[:-1], capsys,
+    rejects(check_bigram_matrix, lambda ids, v: solutions.bigram_matrix(ids, v)[:-1], capsys,
              "(vocab_size, vocab_size)")
 
 
@@ -134,7 +124,7 @@ def test_bigram_matrix_of_the_wrong_shape_is_rejected(solutions, capsys):
     (lambda p: np.exp(-np.log(p)), "one number"),
 ])
 def test_perplexity_mistakes_are_rejected_with_their_hint(wrong, hint, capsys):
-    _rejects(check_perplexity, wrong, capsys, hint)
+    rejects(check_perplexity, wrong, capsys, hint)
 
 
 # --- exercise 4: one step of BPE training -----------------------------------------------------
@@ -144,11 +134,11 @@ def test_pair_counted_once_per_word_is_rejected(capsys):
         pairs = Counter(pair for word in word_counts for pair in zip(word, word[1:]))
         return pairs.most_common(1)[0][0]
 
-    _rejects(check_most_frequent_pair, unweighted, capsys, "word's count")
+    rejects(check_most_frequent_pair, unweighted, capsys, "word's count")
 
 
 def test_pair_returned_as_the_merged_string_is_rejected(solutions, capsys):
-    _rejects(check_most_frequent_pair, lambda wc: "".join(solutions.most_frequent_pair(wc)),
+    rejects(check_most_frequent_pair, lambda wc: "".join(solutions.most_frequent_pair(wc)),
              capsys, "tuple")
 
 
@@ -161,7 +151,7 @@ def test_pair_counted_over_characters_instead_of_symbols_is_rejected(capsys):
                 pairs[pair] += count
         return pairs.most_common(1)[0][0]
 
-    _rejects(check_most_frequent_pair, characters, capsys, "adjacent pair")
+    rejects(check_most_frequent_pair, characters, capsys, "adjacent pair")
 
 
 def test_pair_exercise_data_has_no_ties():

@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from _helpers import load_solutions
+from _helpers import load_solutions, rejects, unanswered
 
 from minillm.data import pydoc_corpus, split_documents
 from minillm.exercises.pretraining import (
@@ -43,16 +43,6 @@ def _sentences(text):
     return found
 
 
-def unanswered(*args, **kwargs):
-    ...  # what an exercise cell holds before the learner writes anything
-
-
-def _rejects(checker, answer, capsys, hint_word, *extra):
-    assert not checker(answer, *extra)
-    out = capsys.readouterr().out
-    assert "❌" in out and hint_word in out
-
-
 def test_checkers_accept_the_solutions(solutions, nsp_texts, capsys):
     assert check_mask_one(solutions.mask_one)
     assert check_info_nce(solutions.info_nce)
@@ -67,19 +57,19 @@ def test_checkers_accept_the_solutions(solutions, nsp_texts, capsys):
     (check_nucleus, unanswered), (check_nucleus, ...),
 ])
 def test_shipped_placeholder_gets_a_hint_not_an_exception(checker, placeholder, capsys):
-    _rejects(checker, placeholder, capsys, "`...`")
+    rejects(checker, placeholder, capsys, "`...`")
 
 
 @pytest.mark.parametrize("placeholder", [unanswered, ...])
 def test_nsp_placeholder_gets_a_hint_not_an_exception(placeholder, nsp_texts, capsys):
-    _rejects(check_nsp_rule, placeholder, capsys, "`...`", nsp_texts)
+    rejects(check_nsp_rule, placeholder, capsys, "`...`", nsp_texts)
 
 
 def test_a_raising_answer_gets_a_hint_not_an_exception(capsys):
     def broken(*args):
         raise KeyError("oops")
 
-    _rejects(check_nucleus, broken, capsys, "KeyError")
+    rejects(check_nucleus, broken, capsys, "KeyError")
 
 
 # ---- exercise 1: 80/10/10 masking ----------------------------------------------------------
@@ -88,7 +78,7 @@ def test_masking_every_picked_token_is_rejected(solutions, capsys):
         inputs, labels = solutions.mask_one(ids, u_pick, [0.0] * len(ids), random_ids, mask_id)
         return inputs, labels
 
-    _rejects(check_mask_one, always_mask, capsys, "not every picked token")
+    rejects(check_mask_one, always_mask, capsys, "not every picked token")
 
 
 def test_labels_on_every_token_are_rejected(solutions, capsys):
@@ -96,7 +86,7 @@ def test_labels_on_every_token_are_rejected(solutions, capsys):
         inputs, _ = solutions.mask_one(ids, u_pick, u_action, random_ids, mask_id)
         return inputs, list(ids)
 
-    _rejects(check_mask_one, labels_everywhere, capsys, "-100")
+    rejects(check_mask_one, labels_everywhere, capsys, "-100")
 
 
 def test_labels_holding_the_replacement_are_rejected(solutions, capsys):
@@ -104,7 +94,7 @@ def test_labels_holding_the_replacement_are_rejected(solutions, capsys):
         inputs, labels = solutions.mask_one(ids, u_pick, u_action, random_ids, mask_id)
         return inputs, [i if label != -100 else -100 for i, label in zip(inputs, labels)]
 
-    _rejects(check_mask_one, labels_of_inputs, capsys, "ORIGINAL")
+    rejects(check_mask_one, labels_of_inputs, capsys, "ORIGINAL")
 
 
 def test_swapped_random_and_unchanged_shares_are_rejected(solutions, capsys):
@@ -113,7 +103,7 @@ def test_swapped_random_and_unchanged_shares_are_rejected(solutions, capsys):
         flipped = [a if a < 0.8 else a + 0.1 if a < 0.9 else a - 0.1 for a in u_action]
         return solutions.mask_one(ids, u_pick, flipped, random_ids, mask_id)
 
-    _rejects(check_mask_one, swapped, capsys, "u_action")
+    rejects(check_mask_one, swapped, capsys, "u_action")
 
 
 # ---- exercise 2: InfoNCE -------------------------------------------------------------------
@@ -132,15 +122,15 @@ def test_info_nce_of_the_2x2_example_by_hand(solutions):
 
 
 def test_info_nce_without_temperature_is_rejected(solutions, capsys):
-    _rejects(check_info_nce, lambda s, t: solutions.info_nce(s, 1.0), capsys, "temperature")
+    rejects(check_info_nce, lambda s, t: solutions.info_nce(s, 1.0), capsys, "temperature")
 
 
 def test_info_nce_over_columns_is_rejected(solutions, capsys):
-    _rejects(check_info_nce, lambda s, t: solutions.info_nce(s.T, t), capsys, "ROW")
+    rejects(check_info_nce, lambda s, t: solutions.info_nce(s.T, t), capsys, "ROW")
 
 
 def test_info_nce_with_the_wrong_sign_is_rejected(solutions, capsys):
-    _rejects(check_info_nce, lambda s, t: -solutions.info_nce(s, t), capsys, "MINUS")
+    rejects(check_info_nce, lambda s, t: -solutions.info_nce(s, t), capsys, "MINUS")
 
 
 # ---- exercise 3: top-p ---------------------------------------------------------------------
@@ -157,7 +147,7 @@ def test_nucleus_that_drops_the_crossing_token_is_rejected(capsys):
             kept[order[0]] = probs[order[0]]
         return kept / kept.sum()
 
-    _rejects(check_nucleus, strict, capsys, "reach top_p")
+    rejects(check_nucleus, strict, capsys, "reach top_p")
 
 
 def test_nucleus_without_renormalising_is_rejected(solutions, capsys):
@@ -165,13 +155,13 @@ def test_nucleus_without_renormalising_is_rejected(solutions, capsys):
         kept = solutions.nucleus(probs, top_p) > 0
         return np.where(kept, probs, 0.0)
 
-    _rejects(check_nucleus, unnormalised, capsys, "renormalise")
+    rejects(check_nucleus, unnormalised, capsys, "renormalise")
 
 
 # ---- exercise 4: NSP by word overlap ------------------------------------------------------
 def test_nsp_rule_that_always_says_next_is_rejected(nsp_texts, capsys):
-    _rejects(check_nsp_rule, lambda a, b: True, capsys, "right on", nsp_texts)
+    rejects(check_nsp_rule, lambda a, b: True, capsys, "right on", nsp_texts)
 
 
 def test_nsp_rule_must_answer_with_a_bool(nsp_texts, capsys):
-    _rejects(check_nsp_rule, lambda a, b: 0.3, capsys, "True or False", nsp_texts)
+    rejects(check_nsp_rule, lambda a, b: 0.3, capsys, "True or False", nsp_texts)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from _helpers import load_solutions
+from _helpers import load_solutions, rejects, unanswered
 
 from minillm.exercises.transformer import (
     check_article_mask,
@@ -17,16 +17,6 @@ from minillm.np import rope
 @pytest.fixture(scope="module")
 def solutions():
     return load_solutions("03-transformer")
-
-
-def unanswered(*args, **kwargs):
-    ...  # what an exercise cell holds before the learner writes anything
-
-
-def _rejects(checker, answer, capsys, hint_word):
-    assert not checker(answer)
-    out = capsys.readouterr().out
-    assert "❌" in out and hint_word in out
 
 
 def test_checkers_accept_the_solutions(solutions, capsys):
@@ -44,14 +34,14 @@ def test_checkers_accept_the_solutions(solutions, capsys):
     (check_leak_test, unanswered), (check_leak_test, ...),
 ])
 def test_shipped_placeholder_gets_a_hint_not_an_exception(checker, placeholder, capsys):
-    _rejects(checker, placeholder, capsys, "`...`")
+    rejects(checker, placeholder, capsys, "`...`")
 
 
 # ---- exercise 1: RoPE on neighbouring pairs ---------------------------------------------------
 
 
 def test_rope_pairs_in_the_half_split_layout_is_rejected(capsys):
-    _rejects(check_rope_pairs, rope, capsys, "half-split")
+    rejects(check_rope_pairs, rope, capsys, "half-split")
 
 
 def test_rope_pairs_turning_the_wrong_way_is_rejected(solutions, capsys):
@@ -62,7 +52,7 @@ def test_rope_pairs_turning_the_wrong_way_is_rejected(solutions, capsys):
         out[..., 1::2] *= -1
         return out
 
-    _rejects(check_rope_pairs, backwards, capsys, "wrong way")
+    rejects(check_rope_pairs, backwards, capsys, "wrong way")
 
 
 def test_rope_pairs_with_the_wrong_speeds_is_rejected(solutions, capsys):
@@ -75,11 +65,11 @@ def test_rope_pairs_with_the_wrong_speeds_is_rejected(solutions, capsys):
         out[..., 1::2] = even * np.sin(angle) + odd * np.cos(angle)
         return out
 
-    _rejects(check_rope_pairs, per_dimension_speed, capsys, "theta_j")
+    rejects(check_rope_pairs, per_dimension_speed, capsys, "theta_j")
 
 
 def test_rope_pairs_that_raises_becomes_a_hint(capsys):
-    _rejects(check_rope_pairs, lambda x: x @ np.ones(3), capsys, "raised ValueError")
+    rejects(check_rope_pairs, lambda x: x @ np.ones(3), capsys, "raised ValueError")
 
 
 # ---- exercise 2: SwiGLU's width ---------------------------------------------------------------
@@ -88,7 +78,7 @@ def test_rope_pairs_that_raises_becomes_a_hint(capsys):
 @pytest.mark.parametrize("wrong, hint_word", [(192, "three matrices"), (64, "TWO matrices"),
                                               (96, "Hint"), ("128", "string")])
 def test_swiglu_width_other_than_128_is_rejected(wrong, hint_word, capsys):
-    _rejects(check_swiglu_d_ff, wrong, capsys, hint_word)
+    rejects(check_swiglu_d_ff, wrong, capsys, hint_word)
 
 
 def test_swiglu_width_as_a_float_is_accepted(capsys):
@@ -99,17 +89,17 @@ def test_swiglu_width_as_a_float_is_accepted(capsys):
 
 
 def test_article_mask_in_minillms_convention_is_rejected(capsys):
-    _rejects(check_article_mask, lambda n: torch.ones(n, n, dtype=torch.bool).tril(), capsys,
+    rejects(check_article_mask, lambda n: torch.ones(n, n, dtype=torch.bool).tril(), capsys,
              "BLOCKED")
 
 
 def test_article_mask_that_blocks_the_diagonal_is_rejected(capsys):
-    _rejects(check_article_mask, lambda n: torch.ones(n, n, dtype=torch.bool).triu(), capsys,
+    rejects(check_article_mask, lambda n: torch.ones(n, n, dtype=torch.bool).triu(), capsys,
              "diagonal")
 
 
 def test_article_mask_of_ones_and_zeros_is_rejected(capsys):
-    _rejects(check_article_mask, lambda n: torch.ones(n, n).triu(diagonal=1), capsys, "-inf")
+    rejects(check_article_mask, lambda n: torch.ones(n, n).triu(diagonal=1), capsys, "-inf")
 
 
 def test_article_mask_as_pytorchs_float_mask_or_numpy_is_accepted(solutions, capsys):
@@ -137,18 +127,18 @@ def _leak_test(compare_outputs, positions):
 
 def test_leak_test_that_compares_every_output_is_rejected(capsys):
     every_output = _leak_test(lambda out, t: out, lambda n: range(n - 1))
-    _rejects(check_leak_test, every_output, capsys, "accuses a causal model")
+    rejects(check_leak_test, every_output, capsys, "accuses a causal model")
 
 
 def test_leak_test_that_changes_only_the_second_token_is_rejected(capsys):
     second_token_only = _leak_test(lambda out, t: out[:, : t + 1], lambda n: [0])
-    _rejects(check_leak_test, second_token_only, capsys, "every token in turn")
+    rejects(check_leak_test, second_token_only, capsys, "every token in turn")
 
 
 @pytest.mark.parametrize("constant", [True, False])
 def test_leak_test_with_a_constant_answer_is_rejected(constant, capsys):
-    _rejects(check_leak_test, lambda model, seq_len, vocab_size: constant, capsys, "Hint")
+    rejects(check_leak_test, lambda model, seq_len, vocab_size: constant, capsys, "Hint")
 
 
 def test_leak_test_returning_a_non_boolean_is_rejected(capsys):
-    _rejects(check_leak_test, lambda model, seq_len, vocab_size: "yes", capsys, "True or False")
+    rejects(check_leak_test, lambda model, seq_len, vocab_size: "yes", capsys, "True or False")
