@@ -20,7 +20,8 @@ def test_quick_benchmark_writes_the_table_with_every_row(tmp_path):
     assert table in done.stdout
     for row in ("- CPU: ", "torch threads: 1", "| tiny: d=64, 2 layers",
                 "| minillm `generate`, KV cache |", "| minillm `generate`, no cache |",
-                "| HF `generate` (its KV cache) |", "Peak RSS of the whole benchmark process"):
+                "| HF `generate` (its KV cache) |", "Peak RSS of the whole benchmark process",
+                "| minillm / HF fused GELU |"):
         assert row in table, f"{row!r} is missing from the table"
     # The twins really are twins: the same weights and batches give the same loss and tokens.
     assert "cached = uncached at 32/32 positions, minillm = HF at 32/32" in table
