@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from minillm.generate import _check_prompt, _decode, _device, _eval_mode, sample_next
+from minillm.generate import check_prompt, decode_loop, eval_mode, model_device, sample_next
 
 
 def logit_bias(logits, bias):
@@ -43,7 +43,7 @@ def constrained_generate(model, prompt_ids, max_new_tokens, token_texts, is_vali
     prompt_ids: (1, prompt_len); token_texts: the text of each token id (vocab strings).
     Stops early when no token is allowed. Returns (1, prompt_len + n) ids.
     """
-    ids = _check_prompt(prompt_ids, max_new_tokens, model.cfg.max_seq_len, _device(model))
+    ids = check_prompt(prompt_ids, max_new_tokens, model.cfg.max_seq_len, model_device(model))
     if ids.shape[0] != 1:
         raise ValueError(f"constrained_generate takes one prompt, (1, prompt_len); got "
                          f"{ids.shape[0]} rows")
@@ -65,6 +65,6 @@ def constrained_generate(model, prompt_ids, max_new_tokens, token_texts, is_vali
         return sample_next(logits.masked_fill(~allowed, float("-inf")), temperature,
                            generator=generator)
 
-    with _eval_mode(model):
-        out = _decode(next_logits, pick, ids, max_new_tokens, stop_id=-1)
+    with eval_mode(model):
+        out = decode_loop(next_logits, pick, ids, max_new_tokens, stop_id=-1)
     return out[:, :-1] if out[0, -1] == -1 else out

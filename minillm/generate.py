@@ -4,6 +4,8 @@ A language model gives, at every step, logits over the vocabulary for the next t
 picks one (the most likely: greedy; or a sample, reshaped by temperature, top-k and top-p),
 appends it and asks again. With a KV cache (`minillm.attention.KVCache`) each step feeds only the
 new token; without, the whole sequence is run again. Both give the same tokens.
+The parts any generator needs (`check_prompt`, `eval_mode`, `model_device`, `decode_loop`) are
+public: `minillm.constrained` builds its constrained decoding from them.
 """
 from __future__ import annotations
 
@@ -65,7 +67,7 @@ def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None, top
     Returns (batch, prompt_len + n) LongTensor: the prompts and the n <= max_new_tokens new tokens.
     Raises ValueError if prompt_len + max_new_tokens exceeds the model's max_seq_len.
     """
-    ids = _check_prompt(prompt_ids, max_new_tokens, model.cfg.max_seq_len, _device(model))
+    ids = check_prompt(prompt_ids, max_new_tokens, model.cfg.max_seq_len, model_device(model))
     _check_sampling(temperature, top_k, top_p)
     cache = KVCache(model.cfg.n_layers) if use_cache else None
 
@@ -76,8 +78,8 @@ def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None, top
     def pick(logits):
         return sample_next(logits, 0.0 if greedy else temperature, top_k, top_p, generator)
 
-    with _eval_mode(model):
-        return _decode(next_logits, pick, ids, max_new_tokens, stop_id)
+    with eval_mode(model):
+        return decode_loop(next_logits, pick, ids, max_new_tokens, stop_id)
 
 
 @torch.no_grad()
@@ -93,10 +95,10 @@ def generate_seq2seq(model, src_ids, max_new_tokens, bos_id, eos_id=None, src_is
     the sampling arguments are generate's.
     Returns (batch, 1 + n) LongTensor: bos_id, then the n <= max_new_tokens generated tokens.
     """
-    device = _device(model)
+    device = model_device(model)
     src_ids = torch.as_tensor(src_ids, device=device)
     start = torch.full((src_ids.shape[0], 1), bos_id, dtype=torch.long, device=device)
-    ids = _check_prompt(start, max_new_tokens, model.cfg.max_seq_len, device)
+    ids = check_prompt(start, max_new_tokens, model.cfg.max_seq_len, device)
     _check_sampling(temperature, top_k, top_p)
     cache = KVCache(model.cfg.n_layers) if use_cache else None
 
@@ -108,14 +110,18 @@ def generate_seq2seq(model, src_ids, max_new_tokens, bos_id, eos_id=None, src_is
     def pick(logits):
         return sample_next(logits, 0.0 if greedy else temperature, top_k, top_p, generator)
 
-    with _eval_mode(model):
+    with eval_mode(model):
         memory, _ = model.encode(src_ids, src_is_token)
-        return _decode(next_logits, pick, ids, max_new_tokens, eos_id)
+        return decode_loop(next_logits, pick, ids, max_new_tokens, eos_id)
 
 
-def _decode(next_logits, pick, ids, max_new_tokens, stop_id):
-    """The loop shared by both generators. next_logits(ids, n_new) -> (batch, vocab) logits of
-    the last position, where the last n_new tokens of ids are new since the previous call."""
+def decode_loop(next_logits, pick, ids, max_new_tokens, stop_id):
+    """The token-by-token loop every generator here shares (generate, generate_seq2seq,
+    minillm.constrained). ids: (batch, seq) so far. next_logits(ids, n_new) -> (batch, vocab)
+    logits of the last position, where the last n_new tokens of ids are new since the previous
+    call; pick(logits) -> (batch,) the next tokens. A row that emits stop_id (None: no stop
+    token) keeps emitting it, and the loop ends once every row has.
+    Returns (batch, seq + n) ids, n <= max_new_tokens."""
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     n_new = ids.shape[1]                     # the first step reads the whole prompt
     for _ in range(max_new_tokens):
@@ -145,7 +151,7 @@ def _nucleus(probs, top_p):
 
 
 @contextmanager
-def _eval_mode(model):
+def eval_mode(model):
     """Run the model in eval mode (dropout off), then give it back its own mode."""
     was_training = model.training
     model.eval()
@@ -155,11 +161,12 @@ def _eval_mode(model):
         model.train(was_training)
 
 
-def _device(model):
+def model_device(model):
+    """The device the model's parameters live on: where its inputs must go."""
     return next(model.parameters()).device
 
 
-def _check_prompt(prompt_ids, max_new_tokens, max_seq_len, device):
+def check_prompt(prompt_ids, max_new_tokens, max_seq_len, device):
     """prompt_ids as a (batch, prompt_len) LongTensor on device, once it is known to fit."""
     ids = torch.as_tensor(prompt_ids, device=device)
     if ids.ndim != 2:
