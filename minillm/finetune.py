@@ -15,8 +15,9 @@ ones.
 - stop when validation stops improving:       `EarlyStopping`
 
 A "body" is a `minillm.Encoder` (BERT-style) or `minillm.DecoderLM` (GPT-style). This module
-runs the body's layers itself (`run_layers`, the same steps as their `forward`) so that it can
-feed them embeddings of its own, as `SoftPrompt` does, and stop before the language-model head.
+runs the body's layers through `body.residual_stream` (the steps of the body's own `forward`
+after `embed`) so that it can feed them embeddings of its own, as `SoftPrompt` does, and stop
+before the language-model head.
 Every `*_loss(model, batch)` has the signature `minillm.train.train` takes as its loss_fn, and
 `train`'s optimizer only updates parameters with requires_grad, so frozen weights stay put.
 """
@@ -29,8 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minillm.attention import causal_mask, padding_mask
-from minillm.checks import check_is_token
 from minillm.data import IGNORE_INDEX, pad_batch
 from minillm.functional import cross_entropy
 from minillm.layers import Linear
@@ -47,30 +46,13 @@ def _check_body(body):
                          f"{type(body).__name__}")
 
 
-def _attention_mask(body, is_token, seq, device):
-    """True = may attend: padding keys hidden; a DecoderLM also hides the future.
-    (seq, seq), (batch, 1, 1, seq), (batch, 1, seq, seq) or None."""
-    mask = None if is_token is None else padding_mask(is_token).to(device)
-    if isinstance(body, DecoderLM):
-        causal = causal_mask(seq, device=device)
-        mask = causal if mask is None else causal & mask
-    return mask
-
-
 def run_layers(body, x, is_token=None):
     """The body's layers (and final norm, pre-LN only) on input embeddings x: (batch, seq,
     d_model), as the body's own forward runs them after `body.embed`; is_token: (batch, seq)
     bool, False = padding. Returns hidden states (batch, seq, d_model)."""
     _check_body(body)
-    if is_token is not None:
-        is_token = torch.as_tensor(is_token, dtype=torch.bool)
-        check_is_token(is_token, x[..., 0])
-    mask = _attention_mask(body, is_token, x.shape[1], x.device)
-    for layer in body.layers:
-        x, _ = layer(x, mask)
-    if body.cfg.norm_first:
-        x = body.final_norm(x)
-    return x
+    states, _ = body.residual_stream(x, is_token)
+    return body.final_norm(states[-1]) if body.cfg.norm_first else states[-1]
 
 
 def hidden_states(body, ids, is_token=None):

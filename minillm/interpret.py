@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import torch
 
-from minillm.attention import causal_mask, padding_mask
+from minillm.attention import causal_mask
 from minillm.checks import check_ndim
 from minillm.transformer import DecoderLM, Encoder
 
@@ -29,15 +29,7 @@ def layer_states(body, ids, is_token=None):
     ids: (batch, seq); is_token: (batch, seq) bool, False = padding. No final norm is applied."""
     if not isinstance(body, (Encoder, DecoderLM)):
         raise ValueError(f"body must be a minillm Encoder or DecoderLM, got {type(body).__name__}")
-    mask = None if is_token is None else padding_mask(is_token).to(ids.device)
-    if isinstance(body, DecoderLM):
-        causal = causal_mask(ids.shape[1], device=ids.device)
-        mask = causal if mask is None else causal & mask
-    x = body.embed(ids)
-    states = [x]
-    for layer in body.layers:
-        x, _ = layer(x, mask)
-        states.append(x)
+    states, _ = body.residual_stream(body.embed(ids), is_token)
     return states
 
 

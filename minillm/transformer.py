@@ -27,7 +27,8 @@ def residual(sublayer, norm, x, cfg):
 
 
 def _padding_mask(ids, is_token):
-    """padding_mask(is_token) on ids' device, once is_token is known to hold one flag per token."""
+    """padding_mask(is_token) on ids' device, once is_token is known to hold one flag per token
+    of ids: (batch, seq)."""
     is_token = torch.as_tensor(is_token, dtype=torch.bool)
     check_is_token(is_token, ids)
     return padding_mask(is_token).to(ids.device)
@@ -42,6 +43,17 @@ def _causal_padding_mask(ids, is_token, past):
                          "prompts of equal length, without padding")
     mask = causal_mask(ids.shape[1], past + ids.shape[1], device=ids.device)
     return mask if is_token is None else mask & _padding_mask(ids, is_token)
+
+
+def _run_layers(layers, x, mask, need_weights, cache=None):
+    """Each layer in turn on x: (batch, seq, d_model). Returns (states: n_layers + 1 tensors
+    (batch, seq, d_model), entry 0 = x, attentions: n_layers weights, or None each)."""
+    states, attentions = [x], []
+    for i, layer in enumerate(layers):
+        x, weights = layer(x, mask, need_weights, cache, i)
+        states.append(x)
+        attentions.append(weights)
+    return states, attentions
 
 
 def _logits(model, x):
@@ -202,13 +214,19 @@ class DecoderLM(_Embedded):
         Returns (logits (batch, seq, vocab), attentions: list of n_layers (batch, heads, seq,
         cached + seq) tensors, or None unless need_weights)."""
         past = 0 if cache is None else cache.seq_len()
-        x = self.embed(ids, offset=past)
-        mask = _causal_padding_mask(ids, is_token, past)
-        attentions = []
-        for i, layer in enumerate(self.layers):
-            x, weights = layer(x, mask, need_weights, cache, i)
-            attentions.append(weights)
-        return _logits(self, x), attentions if need_weights else None
+        states, attentions = self.residual_stream(self.embed(ids, offset=past), is_token,
+                                                  need_weights, cache)
+        return _logits(self, states[-1]), attentions
+
+    def residual_stream(self, x, is_token=None, need_weights=False, cache=None):
+        """The layers on input embeddings x: (batch, seq, d_model), as forward runs them after
+        `embed` (is_token and cache as in forward). Returns (states: a list of n_layers + 1
+        tensors (batch, seq, d_model), entry 0 = x, entry i the residual stream after layer i,
+        before the final norm; attentions as forward returns them)."""
+        past = 0 if cache is None else cache.seq_len()
+        mask = _causal_padding_mask(x[..., 0], is_token, past)
+        states, attentions = _run_layers(self.layers, x, mask, need_weights, cache)
+        return states, attentions if need_weights else None
 
 
 class Encoder(_Embedded):
@@ -227,15 +245,19 @@ class Encoder(_Embedded):
     def forward(self, ids, is_token=None, segments=None, need_weights=False):
         """ids: (batch, seq) ints; is_token: (batch, seq) bool, False = padding; segments:
         (batch, seq) segment ids. Returns (hidden (batch, seq, d_model), attentions or None)."""
-        x = self.embed(ids, segments)
-        mask = None if is_token is None else _padding_mask(ids, is_token)
-        attentions = []
-        for layer in self.layers:
-            x, weights = layer(x, mask, need_weights)
-            attentions.append(weights)
-        if self.cfg.norm_first:
-            x = self.final_norm(x)
-        return x, attentions if need_weights else None
+        states, attentions = self.residual_stream(self.embed(ids, segments), is_token,
+                                                  need_weights)
+        x = self.final_norm(states[-1]) if self.cfg.norm_first else states[-1]
+        return x, attentions
+
+    def residual_stream(self, x, is_token=None, need_weights=False):
+        """The layers on input embeddings x: (batch, seq, d_model), as forward runs them after
+        `embed`. Returns (states: a list of n_layers + 1 tensors (batch, seq, d_model), entry 0
+        = x, entry i the residual stream after layer i, before the final norm; attentions as
+        forward returns them)."""
+        mask = None if is_token is None else _padding_mask(x[..., 0], is_token)
+        states, attentions = _run_layers(self.layers, x, mask, need_weights)
+        return states, attentions if need_weights else None
 
 
 class EncoderDecoder(_Embedded):

@@ -218,6 +218,30 @@ def test_padding_changes_nothing_for_the_real_tokens_of_an_encoder():
     assert_close(with_padding[:, :5], alone, atol=1e-12)
 
 
+# ---- the residual stream -------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["decoder_lm", "encoder"])
+def test_residual_stream_is_the_embeddings_then_each_layer_in_turn_and_forward_ends_it(kind):
+    cfg = CONFIGS["gpt2_like" if kind == "decoder_lm" else "bert_like"]
+    model = randomized(M.DecoderLM(cfg) if kind == "decoder_lm" else M.Encoder(cfg)).eval()
+    ids, is_token = torch.tensor(_ids()), torch.tensor(IS_TOKEN)
+    x = model.embed(ids)
+    states, attentions = model.residual_stream(x, is_token, need_weights=True)
+    mask = M.padding_mask(is_token)
+    if kind == "decoder_lm":
+        mask = mask & M.causal_mask(SEQ)
+    assert len(states) == cfg.n_layers + 1 and len(attentions) == cfg.n_layers
+    assert torch.equal(states[0], x)
+    for layer, before, after, weights in zip(model.layers, states, states[1:], attentions):
+        out, expected_weights = layer(before, mask, need_weights=True)
+        assert_close(after, out, atol=1e-12)
+        assert_close(weights, expected_weights, atol=1e-12)
+    output, _ = model(ids, is_token)
+    last = model.final_norm(states[-1]) if cfg.norm_first else states[-1]
+    if kind == "decoder_lm":
+        last = last @ model.tok_emb.weight.T
+    assert_close(output, last, atol=1e-12)
+
+
 # ---- dropout -------------------------------------------------------------------------------
 
 def test_dropout_changes_outputs_only_in_train_mode():
