@@ -13,12 +13,11 @@ the queries that have such a key: 1 = it looks only there, 0 = never.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 
 from minillm.attention import causal_mask
 from minillm.checks import check_ndim
+from minillm.prune import masked_heads
 from minillm.transformer import DecoderLM, Encoder
 
 
@@ -90,34 +89,11 @@ def head_scores(attentions, targets, query_mask=None):
 
 
 # ---- ablation ------------------------------------------------------------------------------
-@contextmanager
 def ablate_heads(model, heads):
     """Inside the `with`, the given heads contribute nothing: their slice of the input to each
     layer's self_attn.out_proj (the merged heads, (batch, seq, heads * d_head)) is zeroed.
 
     heads: a list of (layer, head) pairs. The hooks are removed on leaving, whatever happens.
+    The same switch the pruning chapter uses: `minillm.prune.masked_heads`.
     """
-    n_layers, n_heads = len(model.layers), model.cfg.n_heads
-    d_head = model.cfg.d_model // n_heads
-    by_layer = {}
-    for layer, head in heads:
-        if not (0 <= layer < n_layers and 0 <= head < n_heads):
-            raise ValueError(f"(layer, head) = ({layer}, {head}) is outside the model's "
-                             f"{n_layers} layers x {n_heads} heads")
-        by_layer.setdefault(layer, []).append(head)
-
-    def zero(hs):
-        def hook(module, args):
-            merged = args[0].clone()
-            for h in hs:
-                merged[..., h * d_head:(h + 1) * d_head] = 0.0
-            return (merged, *args[1:])
-        return hook
-
-    handles = [model.layers[layer].self_attn.out_proj.register_forward_pre_hook(zero(hs))
-               for layer, hs in by_layer.items()]
-    try:
-        yield model
-    finally:
-        for handle in handles:
-            handle.remove()
+    return masked_heads(model, heads)

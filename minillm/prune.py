@@ -60,8 +60,8 @@ def masked_heads(model, heads):
     keep = {}
     for layer, head in heads:
         if not (0 <= layer < len(layers) and 0 <= head < layers[layer].n_heads):
-            raise ValueError(f"no head ({layer}, {head}): the model has {len(layers)} attention "
-                             f"layers of {layers[0].n_heads} heads")
+            raise ValueError(f"no head ({layer}, {head}): (layer, head) is outside the model's "
+                             f"{len(layers)} attention layers x {layers[0].n_heads} heads")
         attn = layers[layer]
         d_head = attn.out_proj.in_features // attn.n_heads
         mask = keep.setdefault(layer, torch.ones(attn.out_proj.in_features))
