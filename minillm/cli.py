@@ -90,7 +90,8 @@ def _add_train_parser(commands):
         "perplexity at every evaluation.")
     data = p.add_argument_group("data and tokenizer")
     _setting(data, "--corpus", "'pydoc' (the language reference behind help(), prose), "
-             "'stdlib' (the standard library's source, code) or a path to a UTF-8 .txt file "
+             "'stdlib' (the standard library's source, code) - both the course's frozen copy "
+             "of Python 3.11.7's text in assets/corpora/ - or a path to a UTF-8 .txt file "
              "(cut into paragraphs at blank lines); 10%% of the documents are held out for "
              "validation", metavar="{pydoc,stdlib,FILE.txt}")
     _setting(data, "--tokenizer", "one token per character, or byte-level BPE",

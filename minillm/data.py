@@ -1,11 +1,13 @@
-"""Corpora and batches: real text from the running Python, split by document, cut into batches.
+"""Corpora and batches: real text that ships with the course, split by document, cut into batches.
 
-Two corpora come with every Python, so the course needs no download:
+Two corpora, so the course needs no download:
 - code: the standard library's own source files (`stdlib_corpus`, domain "code");
 - prose: the English language reference behind `help("if")` (`pydoc_corpus`, domain "prose").
-Any UTF-8 `.txt` file works the same way (`text_file_corpus`). The same interpreter always yields
-the same documents; another Python version yields slightly different ones, so print
-`sys.version` next to any number measured on them.
+Both are read from a frozen copy in assets/corpora/ (taken from CPython 3.11.7 by
+`python -m minillm.data freeze`; PSF licence, see assets/corpora/README.md), so every learner on
+every Python trains and measures on the same characters. `source="python"` reads the running
+interpreter's own files instead (another Python version gives slightly different text).
+Any UTF-8 `.txt` file works the same way (`text_file_corpus`).
 
 Train/validation splits are by document (`split_documents`), never by position inside one
 text: a model must not be scored on the second half of a file whose first half it trained on.
@@ -21,7 +23,10 @@ Batches, all torch LongTensors:
 from __future__ import annotations
 
 import hashlib
+import json
+import lzma
 import re
+import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +34,10 @@ from pathlib import Path
 import torch
 
 IGNORE_INDEX = -100   # targets equal to this are skipped by minillm.functional.cross_entropy
+
+CORPORA = Path(__file__).resolve().parents[1] / "assets" / "corpora"
+FROZEN_FROM = "3.11.7"   # the CPython whose files assets/corpora/ holds
+SOURCES = ("frozen", "python")
 
 
 @dataclass(frozen=True)
@@ -49,46 +58,91 @@ class Document:
                 f"{len(self.text):,} chars: {head!r}...)")
 
 
-def stdlib_corpus(max_files=None, min_chars=1_000, max_chars=100_000):
+def stdlib_corpus(max_files=None, min_chars=1_000, max_chars=100_000, source="frozen"):
     """The top-level `.py` files of the standard library, one Document each (domain "code").
 
-    Files are taken in order of name, named by module ("argparse"), read as UTF-8 (files that
-    are not valid UTF-8 are skipped). Files shorter than min_chars are skipped: they are mostly
-    few-line shims (`sre_parse`, `decimal`) that only re-export another module. Files longer than
-    max_chars are skipped so that no single file (`_pydecimal`, 229k characters) dominates the
-    mix. Packages (subfolders, including `test/`) are not read: the corpus stays laptop-sized.
+    Files are taken in order of name, named by module ("argparse"). Files shorter than min_chars
+    are skipped: they are mostly few-line shims (`sre_parse`, `decimal`) that only re-export
+    another module. Files longer than max_chars are skipped so that no single file (`_pydecimal`,
+    229k characters) dominates the mix. Packages (subfolders, including `test/`) are not read:
+    the corpus stays laptop-sized.
     max_files: keep only the first max_files files that pass, for quick experiments.
+    source: "frozen" (the course's copy of CPython 3.11.7's files, the same on every machine) or
+    "python" (the running interpreter's own files; those that are not valid UTF-8 are skipped).
     """
     if max_files is not None:
         _check_positive(max_files=max_files)
-    folder = Path(sysconfig.get_paths()["stdlib"])
+    files = _frozen("stdlib") if _check_source(source) == "frozen" else _interpreter_stdlib()
     docs = []
-    for path in sorted(folder.glob("*.py")):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue
+    for name, text in sorted(files.items()):
         if min_chars <= len(text) <= max_chars:
-            docs.append(Document(path.stem, text, "code"))
+            docs.append(Document(name, text, "code"))
         if max_files is not None and len(docs) == max_files:
             break
     if not docs:
-        raise ValueError(f"no standard-library file in {folder} has between {min_chars} and "
+        raise ValueError(f"no standard-library file ({source}) has between {min_chars} and "
                          f"{max_chars} characters")
     return docs
 
 
-def pydoc_corpus():
+def pydoc_corpus(source="frozen"):
     """The language reference's help topics (`help("if")`), one Document each (domain "prose").
 
-    From `pydoc_data.topics.topics`, in order of topic name ("assert", "assignment", ...).
+    In order of topic name ("assert", "assignment", ...). source: "frozen" (the course's copy of
+    CPython 3.11.7's `pydoc_data.topics`, the same on every machine) or "python" (the running
+    interpreter's own).
     """
+    topics = _frozen("pydoc") if _check_source(source) == "frozen" else _interpreter_topics()
+    return [Document(name, topics[name], "prose") for name in sorted(topics)]
+
+
+def _check_source(source):
+    if source not in SOURCES:
+        raise ValueError(f'source must be "frozen" (the copy in {CORPORA}) or "python" (the '
+                         f"running interpreter's own files), got {source!r}")
+    return source
+
+
+def _frozen(kind):
+    """{name: text} from assets/corpora/<kind>.json.xz."""
+    path = CORPORA / f"{kind}.json.xz"
+    if not path.is_file():
+        raise FileNotFoundError(f"the course's frozen {kind} text is missing: expected {path} "
+                                "(it ships with the repository; run from a clone of it)")
+    return json.loads(lzma.decompress(path.read_bytes()).decode("utf-8"))
+
+
+def _interpreter_stdlib():
+    """{module name: source text} of the running Python's top-level stdlib .py files."""
+    files = {}
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
+        try:
+            files[path.stem] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+    return files
+
+
+def _interpreter_topics():
+    """{topic: text} of the running Python's help topics."""
     try:
         from pydoc_data.topics import topics
     except ImportError as error:
         raise ValueError("this Python was installed without pydoc_data (the text behind "
-                         "help()); use stdlib_corpus() or text_file_corpus(path)") from error
-    return [Document(name, topics[name], "prose") for name in sorted(topics)]
+                         'help()); use source="frozen"') from error
+    return dict(topics)
+
+
+def freeze_corpora(folder=CORPORA):
+    """Write the running interpreter's stdlib files and help topics to folder/stdlib.json.xz and
+    folder/pydoc.json.xz (sorted JSON, xz-compressed, byte-identical for the same Python).
+    The course's copy comes from CPython 3.11.7: `python -m minillm.data freeze`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind, texts in (("stdlib", _interpreter_stdlib()), ("pydoc", _interpreter_topics())):
+        data = json.dumps(texts, sort_keys=True, ensure_ascii=False, indent=0).encode("utf-8")
+        (folder / f"{kind}.json.xz").write_bytes(lzma.compress(data, preset=9))
+    return folder
 
 
 def text_file_corpus(path, by="paragraph", domain="text"):
@@ -280,3 +334,12 @@ def seq2seq_batch(pairs, pad_id, bos_id, eos_id):
     tgt_out, _ = pad_batch([[*t, eos_id] for t in targets], IGNORE_INDEX)
     return {"src": src, "src_is_token": src_is_token, "tgt_in": tgt_in,
             "tgt_out": tgt_out, "tgt_is_token": tgt_is_token}
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["freeze"]:
+        sys.exit("usage: python -m minillm.data freeze   (writes assets/corpora/ from this Python)")
+    if sys.version.split()[0] != FROZEN_FROM:
+        print(f"note: this is Python {sys.version.split()[0]}; the course's copy is from "
+              f"{FROZEN_FROM}, and every stored chapter output was computed from it")
+    print(f"wrote {freeze_corpora()}")

@@ -1,18 +1,26 @@
-"""Corpora from the running Python, document-level splits, and batches for causal LM, masked LM
-and sequence-to-sequence training."""
+"""The course's frozen corpora (and the running Python's own text), document-level splits,
+and batches for causal LM, masked LM and sequence-to-sequence training."""
+import hashlib
 import itertools
+import platform
 import random
+import sysconfig
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
+import minillm.data
 from minillm.data import (
+    CORPORA,
+    FROZEN_FROM,
     IGNORE_INDEX,
     Document,
     causal_lm_batches,
     concat_ids,
     eval_windows,
+    freeze_corpora,
     pad_batch,
     pydoc_corpus,
     random_windows,
@@ -22,6 +30,8 @@ from minillm.data import (
     text_file_corpus,
 )
 from minillm.functional import cross_entropy
+
+FROZEN_DIGEST = "31156dc3168987ea"   # sha256 of the names and texts, first 16 hex digits
 
 
 def chars(docs):
@@ -53,11 +63,54 @@ def test_stdlib_corpus_max_files_keeps_the_first_files():
 
 
 def test_pydoc_corpus_has_one_prose_document_per_help_topic():
-    from pydoc_data.topics import topics
     docs = pydoc_corpus()
-    assert [d.name for d in docs] == sorted(topics)
+    names = [d.name for d in docs]
+    assert names == sorted(names) and len(docs) == 79    # CPython 3.11.7's help topics
     assert {d.domain for d in docs} == {"prose"}
+    assert next(d for d in docs if d.name == "if").text.startswith('The "if" statement')
+
+
+def test_the_frozen_corpora_are_the_same_text_on_every_python():
+    # fingerprints of the shipped copy: a changed file in assets/corpora/ must be a decision
+    digest = hashlib.sha256()
+    for doc in stdlib_corpus(min_chars=0, max_chars=10**9) + pydoc_corpus():
+        digest.update(f"{doc.name}\0{doc.text}\0".encode())
+    assert digest.hexdigest()[:16] == FROZEN_DIGEST
+
+
+@pytest.mark.skipif(platform.python_version() != FROZEN_FROM,
+                    reason=f"the frozen copy is {FROZEN_FROM}'s text; this Python's differs")
+def test_the_frozen_corpora_are_this_pythons_own_text_on_the_python_they_came_from():
+    everything = {"min_chars": 0, "max_chars": 10**9}
+    assert stdlib_corpus(**everything) == stdlib_corpus(**everything, source="python")
+    assert pydoc_corpus() == pydoc_corpus(source="python")
+
+
+def test_the_running_pythons_own_text_is_an_explicit_option():
+    from pydoc_data.topics import topics
+    docs = pydoc_corpus(source="python")
+    assert [d.name for d in docs] == sorted(topics)
     assert next(d for d in docs if d.name == "if").text == topics["if"]
+    assert [d.name for d in stdlib_corpus(source="python", max_files=2)] == sorted(
+        p.stem for p in Path(sysconfig.get_paths()["stdlib"]).glob("*.py")
+        if 1_000 <= len(p.read_text(encoding="utf-8", errors="replace")) <= 100_000)[:2]
+    with pytest.raises(ValueError, match='"frozen".*"python"'):
+        pydoc_corpus(source="python3.12")
+
+
+def test_freeze_writes_the_same_bytes_for_the_same_python(tmp_path):
+    freeze_corpora(tmp_path / "a")
+    freeze_corpora(tmp_path / "b")
+    for name in ("stdlib.json.xz", "pydoc.json.xz"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+        if platform.python_version() == FROZEN_FROM:
+            assert (tmp_path / "a" / name).read_bytes() == (CORPORA / name).read_bytes()
+
+
+def test_a_missing_frozen_copy_names_the_file(monkeypatch, tmp_path):
+    monkeypatch.setattr(minillm.data, "CORPORA", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"pydoc\.json\.xz"):
+        pydoc_corpus()
 
 
 def test_document_repr_is_short_even_for_a_long_text():
