@@ -74,6 +74,11 @@ NOISE = {
         "12.3 µs ± 0.45 µs per loop (mean ± std. dev. of 7 runs, 100,000 loops each)",
         "1.05 ms ± 12.1 µs per loop (mean ± std. dev. of 7 runs, 1,000 loops each)",
     ),
+    "Python and torch versions": (
+        "minillm 0.1.0 imported; Python 3.11.7",
+        "minillm 0.1.0 imported; Python 3.12.1",
+    ),
+    "a torch build": ("minillm 0.1.0, torch 2.13.0", "minillm 0.1.0, torch 2.9.1+cu126"),
     "float tail": ("max |diff| = 0.123456789", "max |diff| = 0.123451234"),
     "float tail in scientific notation": ("1.23456789e-05", "1.23451111e-05"),
     "tiny number changing sign": ("[-0.00000123, 0.5]", "[0.00000456, 0.5]"),
@@ -98,6 +103,7 @@ REAL_CHANGES = {
     ),
     "a different sign of a real number": ("-0.5000", "0.5000"),
     "a different shape": ("(2, 4, 16)", "(2, 4, 8)"),
+    "a different minillm version": ("minillm 0.1.0, torch 2.13.0", "minillm 0.2.0, torch 2.13.0"),
 }
 
 
