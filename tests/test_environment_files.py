@@ -250,3 +250,9 @@ def test_ci_script_is_strict_executable_bash():
         pytest.skip("bash is not installed here")
     result = subprocess.run([bash, "-n", str(CI_RUN)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_ci_checks_the_chapters_again_with_pytorchs_portable_kernels():
+    # stored outputs made with one CPU's vector kernels must hold with the scalar ones too
+    ci_lines = [line.strip() for line in CI_RUN.read_text(encoding="utf-8").splitlines()]
+    assert "ATEN_CPU_CAPABILITY=default python -m pytest chapters" in ci_lines
