@@ -73,7 +73,8 @@ if importlib.util.find_spec("minillm") is None:
 
     course = Path("{CLONE_FOLDER}").resolve()
     if not course.is_dir():
-        subprocess.check_call(["git", "clone", "--depth", "1", "{repository_url()}", str(course)])
+        url = "{repository_url()}"
+        subprocess.check_call(["git", "clone", "--depth", "1", url, str(course)])
     keep_torch = [f"torch=={{version('torch')}}"] if importlib.util.find_spec("torch") else []
     subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "-e",
                            f"{{course}}[course]", *keep_torch])
