@@ -64,13 +64,25 @@ def _is_plain_causal(mask):
 def _fused_attention(q, k, v, mask, scale):
     """scaled_dot_product_attention's output through PyTorch's fused kernel."""
     if mask is not None and _is_plain_causal(mask):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+        return _nan_where_explicit_is_nan(out, q, k, v)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
     if mask is not None:   # some kernels give NaN for a query that sees no key: make it 0
         sees_nothing = ~mask.any(dim=-1, keepdim=True)
         if sees_nothing.any():
             out = out.masked_fill(sees_nothing, 0.0)
-    return out
+    return _nan_where_explicit_is_nan(out, q, k, v)
+
+
+def _nan_where_explicit_is_nan(out, q, k, v):
+    """out with NaN wherever a nan or inf input could make the explicit path's output NaN: a
+    query row holding one, and every query of a (batch, head) whose keys or values hold one (a
+    few more places than the explicit path, never fewer). Some fused kernels return 0 there
+    instead, which would hide a diverging run. Finite inputs give out unchanged."""
+    bad = ~torch.isfinite(q).all(dim=-1, keepdim=True)                  # (..., seq_q, 1)
+    for x in (k, v):
+        bad = bad | ~torch.isfinite(x).flatten(-2).all(dim=-1)[..., None, None]
+    return out.masked_fill(bad, float("nan"))
 
 
 def split_heads(x, n_heads):

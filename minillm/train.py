@@ -222,7 +222,8 @@ def train(model, loss_fn, get_batch, cfg, eval_fn=None, state=None, checkpoint_d
     Returns the history, lists of plain numbers: "step", "loss", "lr", "grad_norm" every
     cfg.log_every steps ("step" counts steps done; "grad_norm" is measured before clipping),
     and "eval_step", "eval_loss", "eval_ppl" at every evaluation.
-    Raises FloatingPointError as soon as a logged loss is nan or infinite.
+    Raises FloatingPointError as soon as the loss or the gradient norm is nan or infinite, at
+    any step, before that step changes the weights (see check_finite).
     """
     device = pick_device(cfg.device)
     model.to(device).train()
@@ -280,17 +281,27 @@ def _train_step(model, loss_fn, batch, optimizer, cfg, step):
     loss.backward()
     # Clipping with max_norm=inf measures the norm without changing the gradient.
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
+    check_finite(loss.detach(), grad_norm, step + 1)   # before the step can spoil the weights
     optimizer.step()
     return loss.detach(), grad_norm, lr
 
 
+def check_finite(loss, grad_norm, done):
+    """Raise FloatingPointError if the loss or the gradient's norm is nan or infinite, saying
+    what to change. One check of the two numbers per step: a single nan anywhere in the
+    gradient makes its norm nan, so no weight is ever updated with (or saved holding) one."""
+    if bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
+        return
+    what = (f"the loss became {loss.item()}" if not torch.isfinite(loss) else
+            f"the gradient norm became {grad_norm.item()} (the loss was {loss.item():.4g})")
+    raise FloatingPointError(f"{what} at step {done}, so training stopped before updating the "
+                             "weights; the last checkpoint holds the last good ones. Try a "
+                             "lower lr, a longer warm-up or a smaller grad_clip")
+
+
 def _log(history, done, loss, lr, grad_norm):
-    loss = loss.item()
-    if not math.isfinite(loss):
-        raise FloatingPointError(f"the loss became {loss} at step {done}: try a lower lr, a "
-                                 "longer warm-up or a smaller grad_clip")
     history["step"].append(done)
-    history["loss"].append(loss)
+    history["loss"].append(loss.item())
     history["lr"].append(lr)
     history["grad_norm"].append(grad_norm.item())
 
