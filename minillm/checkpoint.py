@@ -19,6 +19,7 @@ import json
 import os
 import uuid
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -61,6 +62,7 @@ def save_checkpoint(folder, model, model_cfg, optimizer=None, step=None, extra=N
     once cannot mix their files either (see _commit).
     """
     folder = Path(folder)
+    _check_config_is_the_models(model, model_cfg)
     files = {"model.safetensors": _tensor_bytes(model.state_dict()),
              "rng.safetensors": _tensor_bytes(rng_states())}
     if optimizer is not None:
@@ -81,6 +83,20 @@ def save_checkpoint(folder, model, model_cfg, optimizer=None, step=None, extra=N
     with _locked(folder, exclusive=True):
         _commit(folder, files, header_bytes, header["save_id"])
     return folder
+
+
+def _check_config_is_the_models(model, model_cfg):
+    """model_cfg must be a TransformerConfig, and the model's own (model.cfg) where it has one:
+    config.json would otherwise describe another model than the weights."""
+    if not isinstance(model_cfg, TransformerConfig):
+        raise ValueError(f"model_cfg must be a TransformerConfig, got "
+                         f"{type(model_cfg).__name__}")
+    own = getattr(model, "cfg", None)
+    if isinstance(own, TransformerConfig) and own != model_cfg:
+        differ = [f"{name}={value!r} (the model has {getattr(own, name)!r})"
+                  for name, value in model_cfg.to_dict().items() if getattr(own, name) != value]
+        raise ValueError(f"model_cfg is not the config this {type(model).__name__} was built "
+                         f"from: {', '.join(differ)}")
 
 
 def _commit(folder, files, header_bytes, save_id):
@@ -209,7 +225,9 @@ def load_checkpoint(folder, model_class=None, device="cpu"):
                              "object save_checkpoint writes")
         files = _read_files(folder, header)
     cfg = _config_from(header, config_path)
-    cls = _model_class(model_class or header.get("model_class"), config_path)
+    cls = _model_class(header.get("model_class"), config_path)
+    if model_class is not None:
+        cls = _asked_class(model_class, cls, config_path)
     weights = _tensors_from(files["model.safetensors"], folder / "model.safetensors")
     model = cls(cfg)
     _check_weights_match(model, weights, folder)
@@ -286,11 +304,17 @@ def _tensors_from(data, path):
 
 
 def _config_from(header, path):
+    """The TransformerConfig in config.json: every field present (a missing one is not filled
+    with its default, which could build another model than the one saved)."""
     if not isinstance(header.get("config"), dict):
         raise ValueError(f"{path} has no 'config' entry: it was not written by save_checkpoint")
+    missing = [f.name for f in fields(TransformerConfig) if f.name not in header["config"]]
+    if missing:
+        raise ValueError(f"{path}: 'config' lacks the TransformerConfig fields "
+                         f"{', '.join(missing)}; save the checkpoint again")
     try:
         return TransformerConfig(**header["config"])
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: 'config' is not a TransformerConfig ({error})") from None
 
 
@@ -304,6 +328,15 @@ def _model_class(name_or_class, path):
                           if hasattr(importlib.import_module(mod), name))
         raise ValueError(f"{path} names the model class {name_or_class!r}, which minillm does "
                          f"not have; known classes: {known}")
+    return cls
+
+
+def _asked_class(model_class, saved_class, path):
+    """The class load_checkpoint was asked for, if it is the one saved (or a subclass of it)."""
+    cls = _model_class(model_class, path)
+    if not issubclass(cls, saved_class):
+        raise ValueError(f"{path} holds a {saved_class.__name__}, not a {cls.__name__}: load it "
+                         f"without model_class, or as {saved_class.__name__}")
     return cls
 
 

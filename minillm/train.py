@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from minillm.checkpoint import rng_states, save_checkpoint, set_rng_states
+from minillm.config import check_int, check_number, check_probability
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,20 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be 0 or more, got {self.warmup_steps}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.min_lr_ratio <= 1:
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
+        check_int("seed", self.seed)
+        check_number("lr", self.lr, above=0)
+        check_number("min_lr_ratio", self.min_lr_ratio, at_least=0)
+        if self.min_lr_ratio > 1:
             raise ValueError(f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
+        check_number("weight_decay", self.weight_decay, at_least=0)
+        if self.grad_clip is not None:   # a negative clip would turn descent into ascent
+            check_number("grad_clip", self.grad_clip, at_least=0)
+        if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}")
+        for name, beta in zip(("betas[0]", "betas[1]"), self.betas):
+            check_probability(name, beta)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed: `cfg.replace(lr=3e-4)`."""
