@@ -162,3 +162,271 @@ def test_numpy_gelu_on_integers_equals_gelu_on_the_same_floats(dtype, approximat
     assert np.array_equal(mnp.gelu(x, approximate), expected)
     assert np.array_equal(mnp.gelu_backward(np.ones(5), x, approximate),
                           mnp.gelu_backward(np.ones(5), x.astype(np.float64), approximate))
+
+
+# ---- classes 3 and 5: the command line checks everything first, and resume verifies ---------
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory):
+    """40 short paragraphs of made-up prose: enough for 16-token windows."""
+    words = "the model reads a token and guesses the next one from those before it".split()
+    paragraphs = [" ".join(words[i % 7:] + words[:i % 7]) + f" ({i})." for i in range(40)]
+    path = tmp_path_factory.mktemp("corpus") / "prose.txt"
+    path.write_text("\n\n".join(paragraphs), encoding="utf-8")
+    return path
+
+
+def train_argv(corpus_file, out, *extra):
+    return ["train", "--corpus", str(corpus_file), "--d-model", "16", "--n-heads", "2",
+            "--n-layers", "1", "--seq-len", "16", "--batch-size", "4", "--steps", "6",
+            "--warmup", "2", "--lr", "1e-2", "--eval-every", "2", "--eval-batches", "2",
+            "--device", "cpu", "--no-progress", "--threads", "1", "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def run(corpus_file, tmp_path_factory):
+    """An uninterrupted 6-step run, checkpointed every 2 steps."""
+    from minillm.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(train_argv(corpus_file, out)) == 0
+    return out
+
+
+def fails_in_one_line(capsys, argv, message, status=1):
+    """main(argv) returns status with one line on stderr that contains message."""
+    from minillm.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == status
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m minillm {argv[0]}: ") and message in err, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+
+
+NEW_RUN_OPTIONS = {
+    "stop-after=0": (["--stop-after", "0"], "--stop-after must be at least 1, got 0"),
+    "stop-after<0": (["--stop-after", "-3"], "--stop-after must be at least 1"),
+    "dropout=nan": (["--dropout", "nan"], "--dropout must be a finite number"),
+    "dropout=1.5": (["--dropout", "1.5"], "--dropout must lie in [0, 1)"),
+    "dropout=inf": (["--dropout", "inf"], "--dropout must be a finite number"),
+    "lr=nan": (["--lr", "nan"], "--lr must be a finite number"),
+    "lr=-1": (["--lr", "-1"], "--lr must be greater than 0"),
+    "lr=0": (["--lr", "0"], "--lr must be greater than 0"),
+    "weight-decay<0": (["--weight-decay", "-0.1"], "--weight-decay must be 0 or more"),
+    "weight-decay=nan": (["--weight-decay", "nan"], "--weight-decay must be a finite number"),
+    "warmup<0": (["--warmup", "-1"], "--warmup must be an integer of at least 0"),
+    "seq-len=1": (["--seq-len", "1"], "--seq-len must be at least 2"),
+    "batch-size=0": (["--batch-size", "0"], "--batch-size must be at least 1"),
+    "eval-batches=0": (["--eval-batches", "0"], "--eval-batches must be at least 1"),
+    "d-model=0": (["--d-model", "0"], "--d-model must be a positive integer"),
+    "n-layers=0": (["--n-layers", "0"], "--n-layers must be a positive integer"),
+    "d-ff=0": (["--d-ff", "0"], "--d-ff must be a positive integer"),
+    "device=tpu": (["--device", "tpu"], "unknown device 'tpu'"),
+    "corpus=folder": (["--corpus", "."], "is neither 'pydoc', 'stdlib' nor a text file"),
+}
+
+
+@pytest.mark.parametrize("extra, message", cases(NEW_RUN_OPTIONS))
+def test_a_bad_train_option_writes_nothing_so_the_corrected_command_runs(
+        extra, message, corpus_file, tmp_path, capsys):
+    out = tmp_path / "new"
+    fails_in_one_line(capsys, train_argv(corpus_file, out, *extra), message)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_after_a_refused_command_the_corrected_one_is_not_refused(corpus_file, tmp_path,
+                                                                   capsys):
+    from minillm.cli import main
+
+    out = tmp_path / "new"
+    fails_in_one_line(capsys, train_argv(corpus_file, out, "--dropout", "nan"), "--dropout")
+    assert main(train_argv(corpus_file, out, "--stop-after", "2")) == 0
+
+
+def test_out_naming_a_file_is_refused(corpus_file, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    fails_in_one_line(capsys, train_argv(corpus_file, tmp_path / "a-file"),
+                      "is a file: give a folder for the run")
+
+
+def test_out_inside_a_file_is_refused(corpus_file, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    fails_in_one_line(capsys, train_argv(corpus_file, tmp_path / "a-file" / "run"),
+                      "cannot create the run folder")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[1, 2, 3]", "holds a JSON list, not the object of settings"),
+    ('"steps"', "holds a JSON str, not the object of settings"),
+    ("{not json", "is corrupt: it is not valid JSON"),
+    ('{"steps": "many"}', "--steps must be an integer"),
+    ('{"lr": null}', "--lr must be a number"),
+    ('{"dropout": 2}', "--dropout must lie in [0, 1)"),
+    ('{"corpus": 5}', "corpus must be 'pydoc', 'stdlib' or a file name"),
+    ('{"preset": "huge"}', "preset one of"),
+])
+def test_a_broken_run_json_is_refused_on_resume(run, tmp_path, capsys, content, message):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(run, out)
+    if content.startswith("{") and content != "{not json":
+        settings = json.loads((out / "run.json").read_text())
+        settings.update(json.loads(content))
+        content = json.dumps(settings)
+    (out / "run.json").write_text(content)
+    fails_in_one_line(capsys, ["train", "--out", str(out), "--resume", "--no-progress"],
+                      message)
+
+
+def stopped_copy(corpus_file, tmp_path, name="stopped"):
+    from minillm.cli import main
+
+    out = tmp_path / name
+    assert main(train_argv(corpus_file, out, "--stop-after", "2")) == 0
+    return out
+
+
+def test_resume_refuses_a_corpus_whose_text_changed(corpus_file, tmp_path, capsys):
+    import shutil
+
+    corpus = tmp_path / "corpus.txt"
+    shutil.copy(corpus_file, corpus)
+    out = stopped_copy(corpus, tmp_path)
+    corpus.write_text(corpus.read_text().replace("token", "word"))
+    fails_in_one_line(capsys, ["train", "--out", str(out), "--resume", "--no-progress"],
+                      "is not the text this run was trained on")
+
+
+def test_resume_finds_a_relative_corpus_from_another_directory(corpus_file, run, tmp_path,
+                                                               monkeypatch, capsys):
+    from minillm.cli import main
+
+    monkeypatch.chdir(corpus_file.parent)
+    out = tmp_path / "relative"
+    argv = train_argv(corpus_file, out, "--stop-after", "2")
+    argv[argv.index("--corpus") + 1] = corpus_file.name
+    assert main(argv) == 0
+    assert json.loads((out / "run.json").read_text())["corpus"] == str(corpus_file)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--out", str(out), "--resume", "--no-progress"]) == 0
+    for name, value in load_checkpoint(run)[0].state_dict().items():
+        assert torch.equal(load_checkpoint(out)[0].state_dict()[name], value), name
+
+
+def test_resume_refuses_another_thread_count(corpus_file, tmp_path, capsys):
+    out = stopped_copy(corpus_file, tmp_path)
+    fails_in_one_line(capsys, ["train", "--out", str(out), "--resume", "--threads", "2"],
+                      "--threads 2 differs from the run's 1")
+
+
+def test_resume_refuses_a_tokenizer_from_another_run(corpus_file, tmp_path, capsys):
+    from minillm.tokenizers import CharTokenizer, load_tokenizer
+
+    out = stopped_copy(corpus_file, tmp_path)
+    own = load_tokenizer(out / "tokenizer")
+    chars = [own.decode([i]) for i in range(len(own.special_tokens), own.vocab_size)]
+    other = CharTokenizer.train("".join(chars[:-1]) + "~")   # as many tokens, one other
+    assert other.vocab_size == own.vocab_size
+    other.save(out / "tokenizer")
+    fails_in_one_line(capsys, ["train", "--out", str(out), "--resume"],
+                      "is not the tokenizer this run was trained with")
+
+
+def test_resume_and_generate_refuse_a_tokenizer_of_another_size(corpus_file, tmp_path,
+                                                                capsys):
+    from minillm.tokenizers import CharTokenizer
+
+    out = stopped_copy(corpus_file, tmp_path)
+    CharTokenizer.train("abc").save(out / "tokenizer")
+    fails_in_one_line(capsys, ["train", "--out", str(out), "--resume"],
+                      "is not the tokenizer this run was trained with")
+    fails_in_one_line(capsys, ["generate", "--run", str(out), "--prompt", "a"],
+                      "it is not this run's tokenizer")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--temperature", "nan"], "temperature must be a finite number"),
+    (["--temperature", "inf"], "temperature must be a finite number"),
+    (["--temperature", "-1"], "temperature must be >= 0"),
+    (["--temperature", "1e-45"], "so small that logits / temperature overflows"),
+    (["--top-k", "0"], "top_k must be at least 1"),
+    (["--top-p", "0"], "top_p must lie in (0, 1]"),
+    (["--top-p", "nan"], "top_p must lie in (0, 1]"),
+    (["--max-new-tokens", "-1"], "--max-new-tokens must be 0 or more"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+])
+def test_a_bad_generate_option_is_one_line(run, capsys, extra, message):
+    fails_in_one_line(capsys, ["generate", "--run", str(run), "--prompt", "the", *extra],
+                      message)
+
+
+def test_generate_with_a_one_token_context_says_so_instead_of_hanging(run, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "one-token"
+    shutil.copytree(run / "tokenizer", out / "tokenizer")
+    cfg = load_checkpoint(run)[1].replace(max_seq_len=1)
+    save_checkpoint(out, DecoderLM(cfg), cfg, step=0)
+    fails_in_one_line(capsys, ["generate", "--run", str(out), "--prompt", "t"],
+                      "context is a single token")
+
+
+def failing_loss(at_step, error):
+    """causal_lm_loss, except that at training step at_step (1-based) it raises error or
+    returns nan."""
+    from minillm.objectives import causal_lm_loss
+
+    calls = []
+
+    def loss(model, batch):
+        calls.extend([1] if model.training else [])   # evaluations do not count
+        value = causal_lm_loss(model, batch)
+        if len(calls) == at_step:
+            if error is None:
+                return value * float("nan")
+            raise error
+        return value
+    return loss
+
+
+def test_a_diverging_run_stops_in_one_line_and_keeps_the_last_good_checkpoint(
+        corpus_file, tmp_path, capsys, monkeypatch):
+    import minillm.cli
+
+    monkeypatch.setattr(minillm.cli, "causal_lm_loss", failing_loss(5, None))
+    out = tmp_path / "diverging"
+    fails_in_one_line(capsys, train_argv(corpus_file, out),
+                      "training diverged: the loss became nan at step 5")
+    model, _, state = load_checkpoint(out)
+    assert state["step"] == 4
+    assert all(torch.isfinite(value).all() for value in model.state_dict().values())
+
+
+def test_ctrl_c_says_where_it_stopped_and_resume_ends_like_an_uninterrupted_run(
+        corpus_file, run, tmp_path, capsys, monkeypatch):
+    import minillm.cli
+    from minillm.cli import main
+
+    out = tmp_path / "interrupted"
+    with monkeypatch.context() as patch:
+        patch.setattr(minillm.cli, "causal_lm_loss", failing_loss(4, KeyboardInterrupt()))
+        fails_in_one_line(capsys, train_argv(corpus_file, out),
+                          f"interrupted; the checkpoint in {out} holds step 2: continue with "
+                          f"'python -m minillm train --out {out} --resume'", status=130)
+    assert main(["train", "--out", str(out), "--resume", "--no-progress"]) == 0
+    for name, value in load_checkpoint(run)[0].state_dict().items():
+        assert torch.equal(load_checkpoint(out)[0].state_dict()[name], value), name
+
+
+def test_ctrl_c_before_the_first_checkpoint_lets_the_same_command_start_again(
+        corpus_file, tmp_path, capsys, monkeypatch):
+    import minillm.cli
+    from minillm.cli import main
+
+    out = tmp_path / "early"
+    with monkeypatch.context() as patch:
+        patch.setattr(minillm.cli, "causal_lm_loss", failing_loss(1, KeyboardInterrupt()))
+        fails_in_one_line(capsys, train_argv(corpus_file, out), "holds no checkpoint yet",
+                          status=130)
+    assert main(train_argv(corpus_file, out, "--stop-after", "2")) == 0
