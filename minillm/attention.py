@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minillm.checks import check_last_dim, check_mask, check_ndim, check_qkv
+from minillm.checks import (
+    check_cache_continues,
+    check_cache_layers,
+    check_last_dim,
+    check_mask,
+    check_ndim,
+    check_qkv,
+)
 from minillm.functional import softmax
 from minillm.layers import Linear
 from minillm.positional import rope
@@ -42,6 +50,8 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale=None, need_weights=Tr
     A query whose keys are all masked gets output 0 (and weights 0), not NaN.
     """
     check_qkv(q, k, v)
+    if mask is not None and not isinstance(mask, torch.Tensor):
+        mask = torch.as_tensor(np.asarray(mask), device=q.device)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores_shape = (*q.shape[:-1], k.shape[-2])
     check_mask(mask, scores_shape)
@@ -114,10 +124,16 @@ class KVCache:
         keys = self.keys[layer_idx]
         return 0 if keys is None else keys.shape[-2]
 
+    def check_fits(self, n_layers):
+        """A model with n_layers layers may use this cache: it must hold at least as many."""
+        check_cache_layers(len(self.keys), n_layers)
+
     def append(self, layer_idx, k, v):
         """Add the new tokens' k, v: (batch, heads, seq_new, d_head); return all keys and values,
         (batch, heads, seq_so_far + seq_new, d_head) each."""
+        check_cache_layers(len(self.keys), layer_idx + 1)
         if self.keys[layer_idx] is not None:
+            check_cache_continues(self.keys[layer_idx], k)
             k = torch.cat([self.keys[layer_idx], k], dim=-2)
             v = torch.cat([self.values[layer_idx], v], dim=-2)
         self.keys[layer_idx], self.values[layer_idx] = k, v

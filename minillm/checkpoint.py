@@ -198,7 +198,11 @@ def rng_states():
 
 def set_rng_states(states):
     """Put the global generators back where rng_states() found them."""
-    torch.set_rng_state(states["cpu"])
+    try:
+        torch.set_rng_state(states["cpu"])
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"the saved cpu generator state is not one torch.get_rng_state() "
+                         f"gives ({error})") from None
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state(states["cuda"])
     if "mps" in states and torch.backends.mps.is_available():
@@ -236,7 +240,7 @@ def load_checkpoint(folder, model_class=None, device="cpu"):
     state = {"step": header.get("step"), "extra": header.get("extra", {}),
              "optimizer": _optimizer_from(files, folder), "rng": None}
     if "rng.safetensors" in files:
-        state["rng"] = _tensors_from(files["rng.safetensors"], folder / "rng.safetensors")
+        state["rng"] = _rng_from(files, folder)
     return model.to(device).eval(), cfg, state
 
 
@@ -367,4 +371,23 @@ def _optimizer_from(files, folder):
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is truncated or corrupt: it is not valid JSON "
                          f"({error})") from None
-    return _join_optimizer_state(tensors, rest)
+    try:
+        return _join_optimizer_state(tensors, rest)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ValueError(f"{path} and optimizer.safetensors are corrupt: they are not the "
+                         "state save_checkpoint writes (JSON with 'param_groups' and 'state', "
+                         f"tensors named state.<index>.<name>): {error!r}") from None
+
+
+def _rng_from(files, folder):
+    """The generator states in rng.safetensors: a "cpu" state (a 1-D uint8 tensor, as
+    torch.get_rng_state gives) and optionally "cuda" and "mps" ones."""
+    path = folder / "rng.safetensors"
+    states = _tensors_from(files["rng.safetensors"], path)
+    if "cpu" not in states:
+        raise ValueError(f"{path} is corrupt: it holds no 'cpu' generator state")
+    for name, state in states.items():
+        if state.dtype != torch.uint8 or state.ndim != 1:
+            raise ValueError(f"{path} is corrupt: the {name!r} generator state must be a 1-D "
+                             f"uint8 tensor, got {state.dtype} of shape {tuple(state.shape)}")
+    return states

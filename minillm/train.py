@@ -269,11 +269,28 @@ def _start(optimizer, cfg, state):
     if state.get("optimizer") is None:
         raise ValueError("this checkpoint holds no optimizer state, so training cannot resume "
                          "from it; call train without state= to start afresh from its weights")
-    optimizer.load_state_dict(state["optimizer"])
+    _load_optimizer_state(optimizer, state["optimizer"])
     if state.get("rng") is not None:
         set_rng_states(state["rng"])
     saved = state.get("extra", {}).get("history") or _empty_history()
     return state["step"], {key: list(values) for key, values in saved.items()}
+
+
+def _load_optimizer_state(optimizer, saved):
+    """optimizer.load_state_dict(saved), refused in words when saved belongs to another model
+    (other parameter groups, or moments of other shapes than the parameters)."""
+    try:
+        optimizer.load_state_dict(saved)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"the checkpoint's optimizer state does not fit this model's "
+                         f"parameters ({error})") from None
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for param in params:
+        for name, value in optimizer.state.get(param, {}).items():
+            if value.ndim and value.shape != param.shape:
+                raise ValueError(f"the checkpoint's optimizer state does not fit this model: "
+                                 f"its {name} has shape {tuple(value.shape)} for a parameter "
+                                 f"of shape {tuple(param.shape)}")
 
 
 def _train_step(model, loss_fn, batch, optimizer, cfg, step):

@@ -14,7 +14,7 @@ import torch
 import minillm.np as mnp
 from minillm import DecoderLM, Encoder, TransformerConfig
 from minillm.checkpoint import load_checkpoint, save_checkpoint
-from minillm.train import TrainConfig
+from minillm.train import TrainConfig, make_optimizer
 
 SMALL = TransformerConfig.tiny(vocab_size=20, d_model=16, n_heads=2, d_ff=32, max_seq_len=8)
 
@@ -430,3 +430,239 @@ def test_ctrl_c_before_the_first_checkpoint_lets_the_same_command_start_again(
         fails_in_one_line(capsys, train_argv(corpus_file, out), "holds no checkpoint yet",
                           status=130)
     assert main(train_argv(corpus_file, out, "--stop-after", "2")) == 0
+
+
+# ---- class 6: minillm speaks before torch or NumPy does ---------------------------------------
+@pytest.fixture(scope="module")
+def lm():
+    torch.manual_seed(0)
+    return DecoderLM(SMALL).eval()
+
+
+IDS = [[1, 5, 9, 2], [3, 3, 8, 0]]
+
+
+@pytest.mark.parametrize("ids", [
+    pytest.param(IDS, id="list"),
+    pytest.param(np.array(IDS), id="numpy-int64"),
+    pytest.param(np.array(IDS, dtype=np.int32), id="numpy-int32"),
+    pytest.param(np.array(IDS, dtype=np.uint8), id="numpy-uint8"),
+    pytest.param(np.array(IDS, dtype=np.uint16), id="numpy-uint16"),
+    pytest.param(torch.tensor(IDS, dtype=torch.uint8), id="uint8"),
+    pytest.param(torch.tensor(IDS, dtype=torch.int16), id="int16"),
+    pytest.param(torch.tensor(IDS, dtype=torch.int8), id="int8"),
+    pytest.param(torch.tensor(IDS, dtype=torch.int32), id="int32"),
+])
+def test_ids_as_lists_arrays_or_small_integers_give_the_int64_logits(lm, ids):
+    expected = lm(torch.tensor(IDS))[0]
+    assert torch.equal(lm(ids)[0], expected)
+
+
+BAD_IDS = {
+    "3-D": (torch.zeros(2, 3, 4, dtype=torch.long), r"ids must be \(batch, seq\), got shape "
+                                                    r"\(2, 3, 4\)"),
+    "1-D": (torch.zeros(4, dtype=torch.long), "ids must have at least 2 dimensions"),
+    "ragged list": ([[1, 2], [3]], "ids must be a \\(batch, seq\\) array of integer token ids"),
+    "strings": ([["a", "b"]], "ids must be a \\(batch, seq\\) array of integer token ids"),
+    "None": (None, "ids must be a \\(batch, seq\\) array of integer token ids, got NoneType"),
+    "float list": ([[1.0, 2.0]], "token ids must be integers, got dtype torch.float64"),
+    "bool": (torch.ones(1, 3, dtype=torch.bool), "token ids must be integers, got dtype"),
+    "mixed list": ([[1, 2.5]], "token ids must be integers"),
+    "too large": ([[1, 20]], r"token ids must lie in \[0, 20\)"),
+    "negative": (np.array([[-1, 2]]), r"token ids must lie in \[0, 20\)"),
+    "empty": (torch.zeros(1, 0, dtype=torch.long), "empty sequence of token ids"),
+    "too long": (torch.zeros(1, 9, dtype=torch.long), r"longer than the positional table "
+                                                      r"\(max_seq_len=8\)"),
+}
+
+
+@pytest.mark.parametrize("ids, match", cases(BAD_IDS))
+def test_bad_ids_are_refused_naming_what_was_expected(lm, ids, match):
+    with pytest.raises(ValueError, match=match):
+        lm(ids)
+
+
+def test_is_token_as_a_list_works_and_a_wrong_shape_is_named(lm):
+    ids = torch.tensor(IDS)
+    flags = [[True, True, True, False], [True, True, True, True]]
+    assert torch.equal(lm(ids, flags)[0], lm(ids, torch.tensor(flags))[0])
+    with pytest.raises(ValueError, match=r"is_token of shape \(2, 3\) does not match ids"):
+        lm(ids, [[True] * 3] * 2)
+
+
+def test_an_attention_mask_given_as_a_list_works_and_an_int_one_is_refused():
+    from minillm.attention import scaled_dot_product_attention
+
+    q = k = v = torch.randn(1, 1, 3, 4)
+    mask = [[True, False, False], [True, True, False], [True, True, True]]
+    out, _ = scaled_dot_product_attention(q, k, v, mask)
+    assert torch.equal(out, scaled_dot_product_attention(q, k, v, torch.tensor(mask))[0])
+    with pytest.raises(ValueError, match="mask must be boolean"):
+        scaled_dot_product_attention(q, k, v, [[1, 0, 0], [1, 1, 0], [1, 1, 1]])
+
+
+@pytest.mark.parametrize("segments, match", [
+    ([[0, 0, 1, 1]], r"segments of shape \(1, 4\) do not match ids of shape \(2, 4\)"),
+    ([[0, 0, 2, 1], [0, 0, 0, 0]], r"segments must lie in \[0, 2\)"),
+    ([[0.0, 0, 1, 1], [0, 0, 0, 0]], "token ids must be integers"),
+    ("0011", r"segments must be a \(batch, seq\) array of integer token ids"),
+])
+def test_bad_segments_are_refused(segments, match):
+    encoder = Encoder(SMALL.replace(n_segments=2))
+    with pytest.raises(ValueError, match=match):
+        encoder(torch.tensor(IDS), segments=segments)
+
+
+@pytest.mark.parametrize("targets, match", [
+    (torch.zeros(2, 4), "targets must be integer class ids, got dtype torch.float32"),
+    (torch.zeros(2, 4, dtype=torch.bool), "targets must be integer class ids"),
+    (torch.zeros(2, 3, dtype=torch.long), r"targets of shape \(2, 3\) do not match logits"),
+    (torch.zeros(2, 4, 1, dtype=torch.long), r"targets of shape \(2, 4, 1\) do not match"),
+])
+def test_bad_targets_are_refused_by_the_training_loss(lm, targets, match):
+    from minillm.objectives import causal_lm_loss
+
+    with pytest.raises(ValueError, match=match):
+        causal_lm_loss(lm, (torch.tensor(IDS), targets))
+
+
+def test_float_targets_are_refused_by_both_cross_entropies():
+    import minillm.functional as F
+
+    with pytest.raises(ValueError, match="targets must be integer class ids"):
+        F.cross_entropy(torch.zeros(2, 5), torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="targets must be integer class ids"):
+        mnp.cross_entropy(np.zeros((2, 5)), np.array([1.0, 2.0]))
+
+
+def test_a_kv_cache_reused_with_another_batch_size_is_refused(lm):
+    from minillm.attention import KVCache
+
+    cache = KVCache(SMALL.n_layers)
+    lm(torch.tensor(IDS), cache=cache)
+    with pytest.raises(ValueError, match=r"this KVCache holds keys of .* = \(2, 2, 4, 8\) but "
+                                         r"the new ones are \(3, 2, 1, 8\)"):
+        lm(torch.zeros(3, 1, dtype=torch.long), cache=cache)
+
+
+def test_a_kv_cache_with_too_few_layers_is_refused(lm):
+    from minillm.attention import KVCache
+
+    with pytest.raises(ValueError, match="this KVCache holds 1 layers but the model needs 2"):
+        lm(torch.tensor(IDS), cache=KVCache(1))
+
+
+def test_a_kv_cache_from_another_model_is_refused(lm):
+    from minillm.attention import KVCache
+
+    other = DecoderLM(SMALL.replace(d_model=32, d_ff=64)).eval()
+    cache = KVCache(SMALL.n_layers)
+    other(torch.tensor(IDS), cache=cache)
+    with pytest.raises(ValueError, match="a cache continues the same batch of sequences in "
+                                         "the same model"):
+        lm(torch.tensor(IDS)[:, :1], cache=cache)
+
+
+def test_numpy_kv_cache_refuses_too_few_layers_and_another_batch():
+    from minillm.np.attention import KVCache
+
+    with pytest.raises(ValueError, match="this KVCache holds 1 layers but the model needs 2"):
+        KVCache(1).check_fits(2)
+    cache = KVCache(1)
+    cache.append(0, np.zeros((2, 2, 3, 4)), np.zeros((2, 2, 3, 4)))
+    with pytest.raises(ValueError, match=r"= \(2, 2, 3, 4\) but the new ones are \(1, 2, 1, 4\)"):
+        cache.append(0, np.zeros((1, 2, 1, 4)), np.zeros((1, 2, 1, 4)))
+
+
+def trained_checkpoint(folder):
+    """A checkpoint with an optimizer that has taken a step."""
+    torch.manual_seed(0)
+    model = DecoderLM(SMALL)
+    optimizer = make_optimizer(model, TrainConfig())
+    model(torch.tensor(IDS))[0].square().mean().backward()
+    optimizer.step()
+    save_checkpoint(folder, model, SMALL, optimizer, step=1)
+    return folder
+
+
+def rewrite(folder, name, data):
+    """Put data in folder/name and record its sha256 in config.json, as a save would: the
+    corruption then gets past the check that the file is the one saved."""
+    import hashlib
+
+    (folder / name).write_bytes(data)
+    edit_header(folder, lambda header: header["sha256"].update(
+        {name: hashlib.sha256(data).hexdigest()}))
+
+
+def optimizer_json(folder, edit):
+    rest = json.loads((folder / "optimizer.json").read_text())
+    edit(rest)
+    return json.dumps(rest).encode()
+
+
+CORRUPT_STATE = {
+    "optimizer.json is a list": ("optimizer.json", lambda f: b"[]",
+                                 "optimizer.json and optimizer.safetensors are corrupt"),
+    "no param_groups": ("optimizer.json",
+                        lambda f: optimizer_json(f, lambda r: r.pop("param_groups")),
+                        "optimizer.json and optimizer.safetensors are corrupt"),
+    "state is a list": ("optimizer.json",
+                        lambda f: optimizer_json(f, lambda r: r.update(state=[1])),
+                        "optimizer.json and optimizer.safetensors are corrupt"),
+    "optimizer.json not JSON": ("optimizer.json", lambda f: b"{nope",
+                                "optimizer.json is truncated or corrupt: it is not valid JSON"),
+    "tensor with a bad name": ("optimizer.safetensors",
+                               lambda f: safetensors_bytes({"moments": torch.zeros(2)}),
+                               "optimizer.json and optimizer.safetensors are corrupt"),
+    "rng without cpu": ("rng.safetensors",
+                        lambda f: safetensors_bytes({"cuda": torch.zeros(4, dtype=torch.uint8)}),
+                        "holds no 'cpu' generator state"),
+    "rng of floats": ("rng.safetensors", lambda f: safetensors_bytes({"cpu": torch.zeros(4)}),
+                      "the 'cpu' generator state must be a 1-D uint8 tensor"),
+    "rng garbage bytes": ("rng.safetensors", lambda f: b"\x00" * 16,
+                          "rng.safetensors is truncated or corrupt"),
+}
+
+
+def safetensors_bytes(tensors):
+    from safetensors.torch import save
+
+    return save(tensors)
+
+
+@pytest.mark.parametrize("name, content, match", cases(CORRUPT_STATE))
+def test_a_corrupt_optimizer_or_rng_file_is_refused_in_words(tmp_path, name, content, match):
+    folder = trained_checkpoint(tmp_path)
+    rewrite(folder, name, content(folder))
+    with pytest.raises(ValueError, match=match):
+        load_checkpoint(folder)
+
+
+def test_a_short_cpu_generator_state_is_refused_when_it_is_set():
+    from minillm.checkpoint import set_rng_states
+
+    with pytest.raises(ValueError, match="the saved cpu generator state is not one"):
+        set_rng_states({"cpu": torch.zeros(4, dtype=torch.uint8)})
+
+
+def test_resuming_with_the_optimizer_state_of_another_model_is_refused(tmp_path):
+    from minillm.train import train
+
+    _, _, state = load_checkpoint(trained_checkpoint(tmp_path))
+    other = DecoderLM(SMALL.replace(n_layers=1))
+    with pytest.raises(ValueError, match="the checkpoint's optimizer state does not fit this "
+                                         "model"):
+        train(other, lambda m, b: m(b)[0].mean(), lambda step: torch.tensor(IDS),
+              TrainConfig(steps=3, device="cpu"), state=state, progress=False)
+
+
+def test_resuming_with_moments_of_other_shapes_is_refused(tmp_path):
+    from minillm.train import train
+
+    _, _, state = load_checkpoint(trained_checkpoint(tmp_path))
+    other = DecoderLM(SMALL.replace(vocab_size=21))
+    with pytest.raises(ValueError, match=r"its exp_avg(_sq)? has shape \(20, 16\) for a "
+                                         r"parameter of shape \(21, 16\)"):
+        train(other, lambda m, b: m(b)[0].mean(), lambda step: torch.tensor(IDS),
+              TrainConfig(steps=3, device="cpu"), state=state, progress=False)
