@@ -3,13 +3,18 @@
 A checkpoint is a folder of plain, safe files (never pickle, so loading one cannot run code):
 
     model.safetensors        the weights, keyed like model.state_dict()
-    config.json              {"model_class", "minillm_version", "step", "config", "extra"}
+    config.json              {"model_class", "minillm_version", "step", "config", "extra",
+                              "save_id", "sha256": {file name: the sha256 of its bytes}}
     optimizer.safetensors    the optimizer's tensors (AdamW's moments and step counts) ...
     optimizer.json           ... and the rest of its state (param_groups: lr, betas, eps, ...)
     rng.safetensors          the random number generators' states (dropout draws from them)
 
 Resuming from a checkpoint continues a run exactly: the same weights, moments, step count and
 dropout masks as if it had never stopped.
+
+Saving is all or nothing: config.json is written last and records the sha256 of every other
+file, so a save stopped at any moment (an error, Ctrl-C, a kill) leaves the previous checkpoint
+or the new one, and load_checkpoint never mixes files from two saves (see _commit).
 """
 from __future__ import annotations
 
@@ -145,7 +150,10 @@ def _locked(folder, exclusive):
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except OSError:   # a file system without locks (some network ones): the hashes remain
+            pass
         yield
     finally:
         os.close(fd)   # closing releases the lock
@@ -217,8 +225,10 @@ def load_checkpoint(folder, model_class=None, device="cpu"):
     model: built from the config, weights loaded, on `device`, in eval mode.
     state: {"step": int or None, "optimizer": a state_dict for optimizer.load_state_dict or
     None, "rng": generator states or None, "extra": dict}.
-    Raises ValueError for missing files, a truncated or corrupt file, an unknown model class,
-    or a config.json that does not match the weights.
+    Raises ValueError for missing files, a truncated or corrupt file (or one from another
+    save: each file's sha256 is checked against config.json), an unknown model class or one
+    other than the saved class, or a config.json that lacks a field or does not match the
+    weights.
     """
     folder = Path(folder)
     config_path = _require(folder, "config.json")
@@ -229,9 +239,7 @@ def load_checkpoint(folder, model_class=None, device="cpu"):
                              "object save_checkpoint writes")
         files = _read_files(folder, header)
     cfg = _config_from(header, config_path)
-    cls = _model_class(header.get("model_class"), config_path)
-    if model_class is not None:
-        cls = _asked_class(model_class, cls, config_path)
+    cls = _checkpoint_class(header.get("model_class"), model_class, config_path)
     weights = _tensors_from(files["model.safetensors"], folder / "model.safetensors")
     model = cls(cfg)
     _check_weights_match(model, weights, folder)
@@ -335,12 +343,15 @@ def _model_class(name_or_class, path):
     return cls
 
 
-def _asked_class(model_class, saved_class, path):
-    """The class load_checkpoint was asked for, if it is the one saved (or a subclass of it)."""
-    cls = _model_class(model_class, path)
-    if not issubclass(cls, saved_class):
-        raise ValueError(f"{path} holds a {saved_class.__name__}, not a {cls.__name__}: load it "
-                         f"without model_class, or as {saved_class.__name__}")
+def _checkpoint_class(saved, asked, path):
+    """The class to build: the one load_checkpoint was asked for, which must be the saved one
+    (or a subclass of it), else the class config.json names."""
+    if asked is None:
+        return _model_class(saved, path)
+    cls = _model_class(asked, path)
+    if saved is not None and not issubclass(cls, _model_class(saved, path)):
+        raise ValueError(f"{path} holds a {saved}, not a {cls.__name__}: load it without "
+                         f"model_class, or as {saved}")
     return cls
 
 

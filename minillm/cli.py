@@ -6,13 +6,16 @@
 `train` reads a corpus, trains a tokenizer, builds a DecoderLM from a preset and trains it with
 `minillm.train.train` and `causal_lm_loss`. Everything lands in the run folder (--out):
 
-    run.json          the settings that define the run (corpus, tokenizer, model, schedule, seed)
+    run.json          the settings that define the run (corpus, tokenizer, model, schedule, seed,
+                      threads, device) and the sha256 of the corpus and of the tokenizer
     tokenizer/        the tokenizer (plain JSON / text files)
     config.json, model.safetensors, optimizer.*, rng.safetensors    the checkpoint
 
 A checkpoint is written at every evaluation and at the end, so a run that stopped (Ctrl-C, or
 --stop-after) continues with `train --out FOLDER --resume` and ends with exactly the weights of
-an uninterrupted run: the resumed run reads its settings back from run.json.
+an uninterrupted run: the resumed run reads its settings back from run.json, and refuses to
+continue on a corpus or a tokenizer that changed, or with another thread count or device.
+Every option is checked before anything is written, so a corrected command is never refused.
 """
 from __future__ import annotations
 

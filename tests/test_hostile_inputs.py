@@ -666,3 +666,8 @@ def test_resuming_with_moments_of_other_shapes_is_refused(tmp_path):
                                          r"parameter of shape \(21, 16\)"):
         train(other, lambda m, b: m(b)[0].mean(), lambda step: torch.tensor(IDS),
               TrainConfig(steps=3, device="cpu"), state=state, progress=False)
+
+
+def test_a_config_json_without_model_class_loads_as_the_class_asked_for(tmp_path):
+    edit_header(saved(tmp_path), lambda header: header.pop("model_class"))
+    assert type(load_checkpoint(tmp_path, model_class="DecoderLM")[0]) is DecoderLM
