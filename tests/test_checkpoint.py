@@ -314,3 +314,29 @@ def test_concurrent_saves_and_loads_never_mix_two_checkpoints(tmp_path):
     assert errors == []
     assert_loads_as_one_of(tmp_path, saves)
     assert not list(tmp_path.glob(".*"))
+
+
+def save_repeatedly(folder, seed, step, times):
+    """In a child process: save the model and optimizer of two_checkpoints()[seed - 1]."""
+    model, optimizer = two_checkpoints()[seed - 1]
+    for _ in range(times):
+        save_checkpoint(folder, model, CFG, optimizer, step=step)
+
+
+@pytest.mark.slow   # each process imports torch afresh (a fork could deadlock torch's threads)
+def test_concurrent_saving_processes_never_mix_two_checkpoints(tmp_path):
+    import multiprocessing
+
+    (old, old_opt), (new, new_opt) = two_checkpoints()
+    saves = {1: (old, old_opt), 2: (new, new_opt)}
+    save_checkpoint(tmp_path, old, CFG, old_opt, step=1)
+    spawn = multiprocessing.get_context("spawn")
+    savers = [spawn.Process(target=save_repeatedly, args=(tmp_path, seed, seed, 20))
+              for seed in (1, 2)]
+    for saver in savers:
+        saver.start()
+    while any(saver.is_alive() for saver in savers):
+        assert_loads_as_one_of(tmp_path, saves)
+    assert [saver.exitcode for saver in savers] == [0, 0]
+    assert_loads_as_one_of(tmp_path, saves)
+    assert not list(tmp_path.glob(".*"))
