@@ -50,6 +50,9 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale=None, need_weights=Tr
     A query whose keys are all masked gets output 0 (and weights 0), not NaN.
     """
     check_qkv(q, k, v)
+    if not q.dtype == k.dtype == v.dtype:
+        raise ValueError(f"q, k and v must share one dtype, got {q.dtype}, {k.dtype} and "
+                         f"{v.dtype}: convert them, e.g. k.to(q.dtype)")
     if mask is not None and not isinstance(mask, torch.Tensor):
         mask = torch.as_tensor(np.asarray(mask), device=q.device)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale

@@ -33,6 +33,9 @@ def check_qkv(q, k, v):
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k has seq_k={k.shape[-2]} but v has {v.shape[-2]} positions "
                          f"(k {tuple(k.shape)}, v {tuple(v.shape)})")
+    if k.shape[-2] == 0:
+        raise ValueError(f"k and v hold no keys (seq_k=0, k {tuple(k.shape)}): every query "
+                         "needs at least one key to attend to")
     if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
         raise ValueError(f"q, k and v must share their leading (batch, heads) dimensions, got "
                          f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")

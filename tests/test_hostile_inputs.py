@@ -671,3 +671,27 @@ def test_resuming_with_moments_of_other_shapes_is_refused(tmp_path):
 def test_a_config_json_without_model_class_loads_as_the_class_asked_for(tmp_path):
     edit_header(saved(tmp_path), lambda header: header.pop("model_class"))
     assert type(load_checkpoint(tmp_path, model_class="DecoderLM")[0]) is DecoderLM
+
+
+@pytest.mark.parametrize("need_weights", [True, False], ids=["explicit", "fused"])
+def test_attention_with_zero_keys_is_refused(need_weights):
+    from minillm.attention import scaled_dot_product_attention
+
+    q, k = torch.randn(1, 1, 3, 4), torch.randn(1, 1, 0, 4)
+    with pytest.raises(ValueError, match=r"k and v hold no keys \(seq_k=0"):
+        scaled_dot_product_attention(q, k, k, need_weights=need_weights)
+
+
+def test_numpy_attention_with_zero_keys_is_refused():
+    with pytest.raises(ValueError, match=r"k and v hold no keys \(seq_k=0"):
+        mnp.scaled_dot_product_attention(np.ones((3, 4)), np.ones((0, 4)), np.ones((0, 4)))
+
+
+@pytest.mark.parametrize("need_weights", [True, False], ids=["explicit", "fused"])
+def test_attention_with_mixed_dtypes_is_refused(need_weights):
+    from minillm.attention import scaled_dot_product_attention
+
+    q = torch.randn(1, 1, 3, 4)
+    with pytest.raises(ValueError, match="q, k and v must share one dtype, got torch.float32, "
+                                         "torch.float64 and torch.float32"):
+        scaled_dot_product_attention(q, q.double(), q, need_weights=need_weights)
