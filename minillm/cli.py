@@ -268,7 +268,7 @@ def train_command(args) -> int:
             callback=_progress_printer(settings, time.perf_counter()),
             progress=not args.no_progress)
     except FloatingPointError as error:
-        raise ValueError(f"training diverged: {error} (options --lr and --warmup); "
+        raise ValueError(f"training diverged: {error} (--lr, --warmup); "
                          f"{_kept_checkpoint(out)}") from None
     _print_summary(history, settings, out)
     return 0

@@ -318,9 +318,9 @@ def check_finite(loss, grad_norm, done):
         return
     what = (f"the loss became {loss.item()}" if not torch.isfinite(loss) else
             f"the gradient norm became {grad_norm.item()} (the loss was {loss.item():.4g})")
-    raise FloatingPointError(f"{what} at step {done}, so training stopped before updating the "
-                             "weights; the last checkpoint holds the last good ones. Try a "
-                             "lower lr, a longer warm-up or a smaller grad_clip")
+    raise FloatingPointError(f"{what} at step {done}; training stopped before that step "
+                             "changed the weights. Try a lower lr, a longer warm-up or a "
+                             "smaller grad_clip")
 
 
 def _log(history, done, loss, lr, grad_norm):
