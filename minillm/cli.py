@@ -431,6 +431,8 @@ def _check_settings(settings):
     if settings["tokenizer"] not in TOKENIZER_KINDS or settings["preset"] not in PRESETS:
         raise ValueError(f"tokenizer must be one of {TOKENIZER_KINDS} and preset one of "
                          f"{PRESETS}, got {settings['tokenizer']!r} and {settings['preset']!r}")
+    if settings.get("threads") is not None:   # stored in run.json, not given
+        check_int(f"threads in {RUN_FILE}", settings["threads"], minimum=1)
     if not isinstance(settings["corpus"], str):
         raise ValueError(f"corpus must be 'pydoc', 'stdlib' or a file name, got "
                          f"{settings['corpus']!r}")

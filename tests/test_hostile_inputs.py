@@ -264,6 +264,8 @@ def test_out_inside_a_file_is_refused(corpus_file, tmp_path, capsys):
     ('{"dropout": 2}', "--dropout must lie in [0, 1)"),
     ('{"corpus": 5}', "corpus must be 'pydoc', 'stdlib' or a file name"),
     ('{"preset": "huge"}', "preset one of"),
+    ('{"threads": "many"}', "threads in run.json must be an integer"),
+    ('{"threads": 0}', "threads in run.json must be a positive integer"),
 ])
 def test_a_broken_run_json_is_refused_on_resume(run, tmp_path, capsys, content, message):
     import shutil
