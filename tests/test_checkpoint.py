@@ -316,9 +316,9 @@ def test_concurrent_saves_and_loads_never_mix_two_checkpoints(tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
-def save_repeatedly(folder, seed, step, times):
-    """In a child process: save the model and optimizer of two_checkpoints()[seed - 1]."""
-    model, optimizer = two_checkpoints()[seed - 1]
+def save_repeatedly(folder, model, optimizer, step, times):
+    """In a child process: save model and optimizer (sent from the parent, so that the weights
+    are exactly the ones it checks against) `times` times."""
     for _ in range(times):
         save_checkpoint(folder, model, CFG, optimizer, step=step)
 
@@ -331,8 +331,8 @@ def test_concurrent_saving_processes_never_mix_two_checkpoints(tmp_path):
     saves = {1: (old, old_opt), 2: (new, new_opt)}
     save_checkpoint(tmp_path, old, CFG, old_opt, step=1)
     spawn = multiprocessing.get_context("spawn")
-    savers = [spawn.Process(target=save_repeatedly, args=(tmp_path, seed, seed, 20))
-              for seed in (1, 2)]
+    savers = [spawn.Process(target=save_repeatedly, args=(tmp_path, *saves[step], step, 20))
+              for step in (1, 2)]
     for saver in savers:
         saver.start()
     while any(saver.is_alive() for saver in savers):
