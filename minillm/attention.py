@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minillm.checks import check_last_dim, check_mask, check_ndim, check_qkv
+from minillm.checks import (
+    check_cache_continues,
+    check_cache_layers,
+    check_last_dim,
+    check_mask,
+    check_ndim,
+    check_qkv,
+)
 from minillm.functional import softmax
 from minillm.layers import Linear
 from minillm.positional import rope
@@ -42,6 +50,11 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale=None, need_weights=Tr
     A query whose keys are all masked gets output 0 (and weights 0), not NaN.
     """
     check_qkv(q, k, v)
+    if not q.dtype == k.dtype == v.dtype:
+        raise ValueError(f"q, k and v must share one dtype, got {q.dtype}, {k.dtype} and "
+                         f"{v.dtype}: convert them, e.g. k.to(q.dtype)")
+    if mask is not None and not isinstance(mask, torch.Tensor):
+        mask = torch.as_tensor(np.asarray(mask), device=q.device)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores_shape = (*q.shape[:-1], k.shape[-2])
     check_mask(mask, scores_shape)
@@ -64,13 +77,25 @@ def _is_plain_causal(mask):
 def _fused_attention(q, k, v, mask, scale):
     """scaled_dot_product_attention's output through PyTorch's fused kernel."""
     if mask is not None and _is_plain_causal(mask):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+        return _nan_where_explicit_is_nan(out, q, k, v)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
     if mask is not None:   # some kernels give NaN for a query that sees no key: make it 0
         sees_nothing = ~mask.any(dim=-1, keepdim=True)
         if sees_nothing.any():
             out = out.masked_fill(sees_nothing, 0.0)
-    return out
+    return _nan_where_explicit_is_nan(out, q, k, v)
+
+
+def _nan_where_explicit_is_nan(out, q, k, v):
+    """out with NaN wherever a nan or inf input could make the explicit path's output NaN: a
+    query row holding one, and every query of a (batch, head) whose keys or values hold one (a
+    few more places than the explicit path, never fewer). Some fused kernels return 0 there
+    instead, which would hide a diverging run. Finite inputs give out unchanged."""
+    bad = ~torch.isfinite(q).all(dim=-1, keepdim=True)                  # (..., seq_q, 1)
+    for x in (k, v):
+        bad = bad | ~torch.isfinite(x).flatten(-2).all(dim=-1)[..., None, None]
+    return out.masked_fill(bad, float("nan"))
 
 
 def split_heads(x, n_heads):
@@ -102,10 +127,16 @@ class KVCache:
         keys = self.keys[layer_idx]
         return 0 if keys is None else keys.shape[-2]
 
+    def check_fits(self, n_layers):
+        """A model with n_layers layers may use this cache: it must hold at least as many."""
+        check_cache_layers(len(self.keys), n_layers)
+
     def append(self, layer_idx, k, v):
         """Add the new tokens' k, v: (batch, heads, seq_new, d_head); return all keys and values,
         (batch, heads, seq_so_far + seq_new, d_head) each."""
+        check_cache_layers(len(self.keys), layer_idx + 1)
         if self.keys[layer_idx] is not None:
+            check_cache_continues(self.keys[layer_idx], k)
             k = torch.cat([self.keys[layer_idx], k], dim=-2)
             v = torch.cat([self.values[layer_idx], v], dim=-2)
         self.keys[layer_idx], self.values[layer_idx] = k, v

@@ -3,28 +3,43 @@
 A checkpoint is a folder of plain, safe files (never pickle, so loading one cannot run code):
 
     model.safetensors        the weights, keyed like model.state_dict()
-    config.json              {"model_class", "minillm_version", "step", "config", "extra"}
+    config.json              {"model_class", "minillm_version", "step", "config", "extra",
+                              "save_id", "sha256": {file name: the sha256 of its bytes}}
     optimizer.safetensors    the optimizer's tensors (AdamW's moments and step counts) ...
     optimizer.json           ... and the rest of its state (param_groups: lr, betas, eps, ...)
     rng.safetensors          the random number generators' states (dropout draws from them)
 
 Resuming from a checkpoint continues a run exactly: the same weights, moments, step count and
 dropout masks as if it had never stopped.
+
+Saving is all or nothing: config.json is written last and records the sha256 of every other
+file, so a save stopped at any moment (an error, Ctrl-C, a kill) leaves the previous checkpoint
+or the new one, and load_checkpoint never mixes files from two saves (see _commit).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
+import uuid
+from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
+
+try:
+    import fcntl
+except ImportError:   # Windows
+    fcntl = None
 
 import minillm
 from minillm.config import TransformerConfig
 from minillm.convert import state_dict_mismatches
+from minillm.files import atomic_write, sync_folder, temporary_name, write_durably
 
 # The model classes a checkpoint may name, and the modules that define them. They are looked up
 # by name when a checkpoint is loaded, so a class added to one of these modules later just works.
@@ -34,6 +49,9 @@ MODEL_CLASSES = {
     "EncoderDecoder": "minillm.transformer",
     "MaskedLMModel": "minillm.objectives",
 }
+# Every file save_checkpoint may write besides config.json.
+CHECKPOINT_FILES = ("model.safetensors", "rng.safetensors", "optimizer.safetensors",
+                    "optimizer.json")
 
 
 # ---- saving --------------------------------------------------------------------------------
@@ -43,38 +61,112 @@ def save_checkpoint(folder, model, model_cfg, optimizer=None, step=None, extra=N
     model_cfg: the TransformerConfig the model was built from; step: optimizer steps taken so far;
     extra: any JSON-serialisable dict (the trainer stores its history and TrainConfig there).
     The random number generators' states are saved too, so dropout continues where it stopped.
+
+    All or nothing: whenever the save is stopped (an error, Ctrl-C, a kill), load_checkpoint
+    finds the previous checkpoint or this one, never a mix, and two saves into one folder at
+    once cannot mix their files either (see _commit).
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    _check_config_is_the_models(model, model_cfg)
+    files = {"model.safetensors": _tensor_bytes(model.state_dict()),
+             "rng.safetensors": _tensor_bytes(rng_states())}
+    if optimizer is not None:
+        tensors, rest = _split_optimizer_state(optimizer.state_dict())
+        files["optimizer.safetensors"] = _tensor_bytes(tensors)
+        files["optimizer.json"] = json.dumps(rest, indent=2).encode("utf-8")
     header = {
         "model_class": type(model).__name__,
         "minillm_version": minillm.__version__,
         "step": step,
         "config": model_cfg.to_dict(),
         "extra": extra or {},
+        "save_id": uuid.uuid4().hex,
+        "sha256": {name: _sha256(data) for name, data in files.items()},
     }
-    _write_json(folder / "config.json", header)
-    _write_tensors(folder / "model.safetensors", model.state_dict())
-    _write_tensors(folder / "rng.safetensors", rng_states())
-    if optimizer is not None:
-        tensors, rest = _split_optimizer_state(optimizer.state_dict())
-        _write_tensors(folder / "optimizer.safetensors", tensors)
-        _write_json(folder / "optimizer.json", rest)
+    header_bytes = json.dumps(header, indent=2).encode("utf-8")   # fails before writing a file
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder, exclusive=True):
+        _commit(folder, files, header_bytes, header["save_id"])
     return folder
 
 
-def _write_tensors(path, tensors):
-    # Write to a temporary name and rename: a run killed mid-save leaves the old file intact.
+def _check_config_is_the_models(model, model_cfg):
+    """model_cfg must be a TransformerConfig, and the model's own (model.cfg) where it has one:
+    config.json would otherwise describe another model than the weights."""
+    if not isinstance(model_cfg, TransformerConfig):
+        raise ValueError(f"model_cfg must be a TransformerConfig, got "
+                         f"{type(model_cfg).__name__}")
+    own = getattr(model, "cfg", None)
+    if isinstance(own, TransformerConfig) and own != model_cfg:
+        differ = [f"{name}={value!r} (the model has {getattr(own, name)!r})"
+                  for name, value in model_cfg.to_dict().items() if getattr(own, name) != value]
+        raise ValueError(f"model_cfg is not the config this {type(model).__name__} was built "
+                         f"from: {', '.join(differ)}")
+
+
+def _commit(folder, files, header_bytes, save_id):
+    """Write {name: bytes} and config.json so that a reader sees the old checkpoint or the new:
+
+    1. every file is written under a pending name, .NAME.SAVE_ID.tmp, and flushed to the disk;
+    2. config.json, which records each file's sha256, replaces the old one: the commit point;
+    3. the pending files are renamed to their real names.
+    A save stopped in 1 leaves the old checkpoint as it was (its pending files are removed);
+    one stopped in 3 leaves pending files that load_checkpoint reads in place of the old ones
+    still under the real names (the sha256 in config.json tells which is which).
+    """
+    pending = {name: temporary_name(folder / name, save_id) for name in files}
+    try:
+        for name, data in files.items():
+            write_durably(pending[name], data)
+        sync_folder(folder)
+    except BaseException:
+        for path in pending.values():
+            path.unlink(missing_ok=True)
+        raise
+    atomic_write(folder / "config.json", header_bytes)
+    for name, path in pending.items():
+        os.replace(path, folder / name)
+    _remove_leftovers(folder, keep=set(files))
+    sync_folder(folder)
+
+
+def _remove_leftovers(folder, keep):
+    """Delete what an earlier, stopped save left behind, and the optimizer files of an earlier
+    save when this one has no optimizer (they would no longer match the weights)."""
+    for name in set(CHECKPOINT_FILES) - keep:
+        (folder / name).unlink(missing_ok=True)
+    for name in CHECKPOINT_FILES + ("config.json",):
+        for path in folder.glob(f".{name}.*.tmp"):
+            path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _locked(folder, exclusive):
+    """Hold an advisory lock on folder: a save excludes other saves and loads, loads share it.
+    Where the system has no flock (Windows) nothing is locked; the sha256 check still refuses
+    a mix."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except OSError:   # a file system without locks (some network ones): the hashes remain
+            pass
+        yield
+    finally:
+        os.close(fd)   # closing releases the lock
+
+
+def _tensor_bytes(tensors):
+    """{name: tensor} -> the bytes of a safetensors file."""
     tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata={"format": "pt"})
-    os.replace(tmp, path)
+    return save(tensors, metadata={"format": "pt"})
 
 
-def _write_json(path, obj):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
 
 
 def _split_optimizer_state(state_dict):
@@ -114,7 +206,11 @@ def rng_states():
 
 def set_rng_states(states):
     """Put the global generators back where rng_states() found them."""
-    torch.set_rng_state(states["cpu"])
+    try:
+        torch.set_rng_state(states["cpu"])
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"the saved cpu generator state is not one torch.get_rng_state() "
+                         f"gives ({error})") from None
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state(states["cuda"])
     if "mps" in states and torch.backends.mps.is_available():
@@ -129,23 +225,68 @@ def load_checkpoint(folder, model_class=None, device="cpu"):
     model: built from the config, weights loaded, on `device`, in eval mode.
     state: {"step": int or None, "optimizer": a state_dict for optimizer.load_state_dict or
     None, "rng": generator states or None, "extra": dict}.
-    Raises ValueError for missing files, a truncated or corrupt file, an unknown model class,
-    or a config.json that does not match the weights.
+    Raises ValueError for missing files, a truncated or corrupt file (or one from another
+    save: each file's sha256 is checked against config.json), an unknown model class or one
+    other than the saved class, or a config.json that lacks a field or does not match the
+    weights.
     """
     folder = Path(folder)
-    header = _read_json(_require(folder, "config.json"))
-    cfg = _config_from(header, folder / "config.json")
-    cls = _model_class(model_class or header.get("model_class"), folder / "config.json")
-    weights = _read_tensors(_require(folder, "model.safetensors"))
+    config_path = _require(folder, "config.json")
+    with _locked(folder, exclusive=False):   # never in the middle of a save
+        header = _read_json(config_path)
+        if not isinstance(header, dict):
+            raise ValueError(f"{config_path} holds a JSON {type(header).__name__}, not the "
+                             "object save_checkpoint writes")
+        files = _read_files(folder, header)
+    cfg = _config_from(header, config_path)
+    cls = _checkpoint_class(header.get("model_class"), model_class, config_path)
+    weights = _tensors_from(files["model.safetensors"], folder / "model.safetensors")
     model = cls(cfg)
     _check_weights_match(model, weights, folder)
     model.to(_floating_dtype(weights) or torch.get_default_dtype())
     model.load_state_dict(weights)
     state = {"step": header.get("step"), "extra": header.get("extra", {}),
-             "optimizer": _read_optimizer(folder), "rng": None}
-    if (folder / "rng.safetensors").exists():
-        state["rng"] = _read_tensors(folder / "rng.safetensors")
+             "optimizer": _optimizer_from(files, folder), "rng": None}
+    if "rng.safetensors" in files:
+        state["rng"] = _rng_from(files, folder)
     return model.to(device).eval(), cfg, state
+
+
+def _read_files(folder, header):
+    """{file name: bytes} of the checkpoint's files besides config.json, each checked against
+    the sha256 config.json records. Checkpoints written before minillm recorded hashes (no
+    "sha256" entry) are read as they are: model.safetensors, and the others where present."""
+    hashes = header.get("sha256")
+    if hashes is None:
+        names = ["model.safetensors"] + [name for name in CHECKPOINT_FILES[1:]
+                                         if (folder / name).is_file()]
+        if "optimizer.safetensors" in names:
+            _require(folder, "optimizer.json")
+        return {name: _require(folder, name).read_bytes() for name in names}
+    if (not isinstance(hashes, dict) or "model.safetensors" not in hashes
+            or not set(hashes) <= set(CHECKPOINT_FILES)):
+        raise ValueError(f"{folder / 'config.json'} has a malformed 'sha256' entry: expected "
+                         f"{{file name: hash}} naming model.safetensors, got {hashes!r}")
+    return {name: _verified_bytes(folder, name, expected, header.get("save_id"))
+            for name, expected in hashes.items()}
+
+
+def _verified_bytes(folder, name, expected, save_id):
+    """The bytes of folder/name whose sha256 is `expected`: the file itself, or the pending copy
+    a save stopped between its commit and its last rename left behind (see _commit)."""
+    candidates = [folder / name]
+    if isinstance(save_id, str):
+        candidates.append(temporary_name(folder / name, save_id))
+    present = [path for path in candidates if path.is_file()]
+    if not present:
+        _require(folder, name)
+    for path in present:
+        data = path.read_bytes()
+        if _sha256(data) == expected:
+            return data
+    raise ValueError(f"{folder / name} is truncated or corrupt: its sha256 differs from the one "
+                     f"{folder / 'config.json'} recorded when the checkpoint was saved (the "
+                     "file was changed or cut short since); save the checkpoint again")
 
 
 def _require(folder, name):
@@ -165,20 +306,27 @@ def _read_json(path):
                          f"({error})") from None
 
 
-def _read_tensors(path):
+def _tensors_from(data, path):
+    """{name: tensor} from the bytes of the safetensors file at path."""
     try:
-        return load_file(path)
+        return load(data)
     except SafetensorError as error:
         raise ValueError(f"{path} is truncated or corrupt ({error}); "
                          "save the checkpoint again") from None
 
 
 def _config_from(header, path):
+    """The TransformerConfig in config.json: every field present (a missing one is not filled
+    with its default, which could build another model than the one saved)."""
     if not isinstance(header.get("config"), dict):
         raise ValueError(f"{path} has no 'config' entry: it was not written by save_checkpoint")
+    missing = [f.name for f in fields(TransformerConfig) if f.name not in header["config"]]
+    if missing:
+        raise ValueError(f"{path}: 'config' lacks the TransformerConfig fields "
+                         f"{', '.join(missing)}; save the checkpoint again")
     try:
         return TransformerConfig(**header["config"])
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: 'config' is not a TransformerConfig ({error})") from None
 
 
@@ -192,6 +340,18 @@ def _model_class(name_or_class, path):
                           if hasattr(importlib.import_module(mod), name))
         raise ValueError(f"{path} names the model class {name_or_class!r}, which minillm does "
                          f"not have; known classes: {known}")
+    return cls
+
+
+def _checkpoint_class(saved, asked, path):
+    """The class to build: the one load_checkpoint was asked for, which must be the saved one
+    (or a subclass of it), else the class config.json names."""
+    if asked is None:
+        return _model_class(saved, path)
+    cls = _model_class(asked, path)
+    if saved is not None and not issubclass(cls, _model_class(saved, path)):
+        raise ValueError(f"{path} holds a {saved}, not a {cls.__name__}: load it without "
+                         f"model_class, or as {saved}")
     return cls
 
 
@@ -209,9 +369,36 @@ def _floating_dtype(weights):
     return dtypes.pop() if len(dtypes) == 1 else None
 
 
-def _read_optimizer(folder):
-    if not (folder / "optimizer.safetensors").exists():
+def _optimizer_from(files, folder):
+    """The optimizer's state_dict from its two files, or None when the checkpoint has none."""
+    if "optimizer.safetensors" not in files:
         return None
-    tensors = _read_tensors(folder / "optimizer.safetensors")
-    rest = _read_json(_require(folder, "optimizer.json"))
-    return _join_optimizer_state(tensors, rest)
+    tensors = _tensors_from(files["optimizer.safetensors"], folder / "optimizer.safetensors")
+    if "optimizer.json" not in files:
+        _require(folder, "optimizer.json")
+    path = folder / "optimizer.json"
+    try:
+        rest = json.loads(files["optimizer.json"])
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is truncated or corrupt: it is not valid JSON "
+                         f"({error})") from None
+    try:
+        return _join_optimizer_state(tensors, rest)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ValueError(f"{path} and optimizer.safetensors are corrupt: they are not the "
+                         "state save_checkpoint writes (JSON with 'param_groups' and 'state', "
+                         f"tensors named state.<index>.<name>): {error!r}") from None
+
+
+def _rng_from(files, folder):
+    """The generator states in rng.safetensors: a "cpu" state (a 1-D uint8 tensor, as
+    torch.get_rng_state gives) and optionally "cuda" and "mps" ones."""
+    path = folder / "rng.safetensors"
+    states = _tensors_from(files["rng.safetensors"], path)
+    if "cpu" not in states:
+        raise ValueError(f"{path} is corrupt: it holds no 'cpu' generator state")
+    for name, state in states.items():
+        if state.dtype != torch.uint8 or state.ndim != 1:
+            raise ValueError(f"{path} is corrupt: the {name!r} generator state must be a 1-D "
+                             f"uint8 tensor, got {state.dtype} of shape {tuple(state.shape)}")
+    return states

@@ -33,6 +33,9 @@ def check_qkv(q, k, v):
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k has seq_k={k.shape[-2]} but v has {v.shape[-2]} positions "
                          f"(k {tuple(k.shape)}, v {tuple(v.shape)})")
+    if k.shape[-2] == 0:
+        raise ValueError(f"k and v hold no keys (seq_k=0, k {tuple(k.shape)}): every query "
+                         "needs at least one key to attend to")
     if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
         raise ValueError(f"q, k and v must share their leading (batch, heads) dimensions, got "
                          f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
@@ -69,12 +72,20 @@ def check_is_token(is_token, ids):
                          f"{tuple(ids.shape)}: give one flag per token (False = padding)")
 
 
-def check_targets(logits, targets, ignore_index):
-    """targets: (...) class ids in [0, vocab) or ignore_index, for logits: (..., vocab)."""
+def check_target_shape(logits, targets):
+    """targets: (...) integer class ids, one per row of logits: (..., vocab). Looks only at
+    shapes and dtypes, so a training step can afford it."""
+    if "int" not in str(targets.dtype):
+        raise ValueError(f"targets must be integer class ids, got dtype {targets.dtype}")
     if tuple(logits.shape[:-1]) != tuple(targets.shape):
         raise ValueError(f"targets of shape {tuple(targets.shape)} do not match logits of shape "
                          f"{tuple(logits.shape)}: expected targets of shape "
                          f"{tuple(logits.shape[:-1])}")
+
+
+def check_targets(logits, targets, ignore_index):
+    """targets: (...) class ids in [0, vocab) or ignore_index, for logits: (..., vocab)."""
+    check_target_shape(logits, targets)
     counted = targets[targets != ignore_index]
     if math.prod(counted.shape) and (counted.min() < 0 or counted.max() >= logits.shape[-1]):
         raise ValueError(f"targets must lie in [0, {logits.shape[-1]}) or equal "
@@ -91,3 +102,20 @@ def check_token_ids(ids, vocab_size):
     lo, hi = int(ids.min()), int(ids.max())
     if lo < 0 or hi >= vocab_size:
         raise ValueError(f"token ids must lie in [0, {vocab_size}), got values from {lo} to {hi}")
+
+
+def check_cache_layers(cache_layers, needed):
+    """A KV cache of cache_layers layers must hold the needed ones (a model's n_layers)."""
+    if cache_layers < needed:
+        raise ValueError(f"this KVCache holds {cache_layers} layers but the model needs "
+                         f"{needed}: make it with KVCache(model.cfg.n_layers)")
+
+
+def check_cache_continues(cached, new):
+    """new keys (batch, heads, seq_new, d_head) must continue the cached keys' sequences:
+    the same batch size, heads and d_head."""
+    have, got = tuple(cached.shape), tuple(new.shape)
+    if have[:-2] != got[:-2] or have[-1] != got[-1]:
+        raise ValueError(f"this KVCache holds keys of (batch, heads, seq, d_head) = {have} but "
+                         f"the new ones are {got}: a cache continues the same batch of "
+                         "sequences in the same model; use a fresh KVCache for another")

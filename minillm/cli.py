@@ -6,19 +6,24 @@
 `train` reads a corpus, trains a tokenizer, builds a DecoderLM from a preset and trains it with
 `minillm.train.train` and `causal_lm_loss`. Everything lands in the run folder (--out):
 
-    run.json          the settings that define the run (corpus, tokenizer, model, schedule, seed)
+    run.json          the settings that define the run (corpus, tokenizer, model, schedule, seed,
+                      threads, device) and the sha256 of the corpus and of the tokenizer
     tokenizer/        the tokenizer (plain JSON / text files)
     config.json, model.safetensors, optimizer.*, rng.safetensors    the checkpoint
 
 A checkpoint is written at every evaluation and at the end, so a run that stopped (Ctrl-C, or
 --stop-after) continues with `train --out FOLDER --resume` and ends with exactly the weights of
-an uninterrupted run: the resumed run reads its settings back from run.json.
+an uninterrupted run: the resumed run reads its settings back from run.json, and refuses to
+continue on a corpus or a tokenizer that changed, or with another thread count or device.
+Every option is checked before anything is written, so a corrected command is never refused.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from minillm.checkpoint import load_checkpoint
-from minillm.config import TransformerConfig
+from minillm.config import TransformerConfig, check_int, check_number
 from minillm.data import (
     causal_lm_batches,
     concat_ids,
@@ -37,6 +42,7 @@ from minillm.data import (
     stdlib_corpus,
     text_file_corpus,
 )
+from minillm.files import atomic_write
 from minillm.generate import generate
 from minillm.objectives import causal_lm_loss
 from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
@@ -184,63 +190,152 @@ def _add_machine_options(parser):
 # ---- entry point ---------------------------------------------------------------------------
 def main(argv=None) -> int:
     """Run the command line on argv (default: sys.argv[1:]). Returns the exit status: 0 done,
-    1 an error explained on stderr, 2 no command given (help is printed). Malformed options
-    exit through argparse (status 2, usage on stderr)."""
+    1 an error explained on stderr in one line, 2 no command given (help is printed), 130
+    interrupted (Ctrl-C; train says where it stopped). Malformed options exit through argparse
+    (status 2, usage on stderr)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError, FloatingPointError) as error:
         print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted{_where_it_stopped(args)}", file=sys.stderr)
+        return 130
+
+
+def _where_it_stopped(args):
+    """For train: what the run folder holds after an interruption, and how to continue."""
+    if args.command != "train":
+        return ""
+    out = Path(args.out)
+    step = _saved_step(out)
+    if step is None:
+        return (f"; {out} holds no checkpoint yet, so nothing is lost: run the same command "
+                "again to start afresh")
+    return (f"; the checkpoint in {out} holds step {step}: continue with "
+            f"'{PROG} train --out {out} --resume'")
+
+
+def _saved_step(out):
+    """The step of the checkpoint in out, or None if there is none (or it cannot be read)."""
+    try:
+        return json.loads((out / "config.json").read_text())["step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # ---- train ---------------------------------------------------------------------------------
 def train_command(args) -> int:
+    """Every option and file is checked before anything is written to --out, so a corrected
+    command is never refused because a failed one left run.json or a tokenizer behind."""
     out = Path(args.out)
+    _check_out_folder(out, args.resume)
     settings = _resumed_settings(args, out) if args.resume else _new_settings(args, out)
-    tokenizer, (train_docs, train_ids), (valid_docs, valid_ids) = _data(settings, out,
+    _use_threads(settings, args.threads)
+    device = _run_device(settings, args.device)
+    train_cfg = _train_config(settings, device)
+    if args.stop_after is not None and args.stop_after < 1:
+        raise ValueError(f"--stop-after must be at least 1, got {args.stop_after}")
+    docs = _read_corpus(settings["corpus"])
+    _check_corpus_unchanged(settings, docs)
+    tokenizer, (train_docs, train_ids), (valid_docs, valid_ids) = _data(settings, docs, out,
                                                                         args.resume)
     get_batch = _batches(train_ids, settings)
     valid_batches = _valid_batches(valid_ids, settings)
-    train_cfg = TrainConfig(steps=settings["steps"], batch_size=settings["batch_size"],
-                            lr=settings["lr"], warmup_steps=settings["warmup"],
-                            weight_decay=settings["weight_decay"],
-                            eval_every=settings["eval_every"], seed=settings["seed"],
-                            device=args.device)
     if args.resume:
         model, _, state = load_checkpoint(out)
+        _check_tokenizer_belongs(settings, tokenizer, model, out)
     else:
-        model, state = _new_run(settings, tokenizer, out), None
+        model, state = _new_run(settings, tokenizer, docs, out), None
     _print_header(settings, tokenizer, model, (train_docs, train_ids), (valid_docs, valid_ids),
                   state)
     start = 0 if state is None else state["step"]
-    if start >= settings["steps"]:
+    stop = settings["steps"] if args.stop_after is None else args.stop_after
+    if start >= min(stop, settings["steps"]):
         print(f"{out} is already trained to step {start} of {settings['steps']}: nothing to do")
         return 0
-    history = train(
-        model, causal_lm_loss, get_batch, train_cfg,
-        eval_fn=lambda m: evaluate(m, causal_lm_loss, valid_batches), state=state,
-        checkpoint_dir=out, stop_after=args.stop_after,
-        callback=_progress_printer(settings, time.perf_counter()),
-        progress=not args.no_progress)
+    try:
+        history = train(
+            model, causal_lm_loss, get_batch, train_cfg,
+            eval_fn=lambda m: evaluate(m, causal_lm_loss, valid_batches), state=state,
+            checkpoint_dir=out, stop_after=args.stop_after,
+            callback=_progress_printer(settings, time.perf_counter()),
+            progress=not args.no_progress)
+    except FloatingPointError as error:
+        raise ValueError(f"training diverged: {error} (--lr, --warmup); "
+                         f"{_kept_checkpoint(out)}") from None
     _print_summary(history, settings, out)
     return 0
 
 
-def _data(settings, out, resume):
+def _kept_checkpoint(out):
+    step = _saved_step(out)
+    if step is None:
+        return f"no checkpoint was saved in {out}"
+    return f"the checkpoint in {out} keeps the last good weights, at step {step}"
+
+
+def _check_out_folder(out, resume):
+    """--out must be a folder this process can write in (created here for a new run)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: give a folder for the run")
+    if not resume:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"cannot create the run folder --out {out}: "
+                             f"{error.strerror or error}") from None
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write in the run folder --out {out}: permission denied")
+
+
+def _use_threads(settings, threads):
+    """torch's CPU thread count: the one the run was started with. A different count adds
+    floating-point numbers in another order, so a resumed run would not be bit-identical."""
+    saved = settings.get("threads")
+    if threads is not None and saved is not None and threads != saved:
+        raise ValueError(f"--threads {threads} differs from the run's {saved}: another thread "
+                         "count changes the sums' rounding, so the resumed run would not end "
+                         f"with an uninterrupted run's weights; give --threads {saved}")
+    threads = threads or saved
+    if threads is not None:
+        torch.set_num_threads(threads)
+    settings["threads"] = torch.get_num_threads()
+
+
+def _run_device(settings, preference):
+    """The device to train on; a resumed run must use the kind it started on (cpu, cuda, mps):
+    their kernels round differently."""
+    device = pick_device(preference)
+    saved = settings.get("device")
+    if saved is not None and device.type != saved:
+        raise ValueError(f"the run was trained on {saved}, and --device {preference} gives "
+                         f"{device.type}: resume it with --device {saved}")
+    settings["device"] = device.type
+    return device
+
+
+def _train_config(settings, device):
+    return TrainConfig(steps=settings["steps"], batch_size=settings["batch_size"],
+                       lr=settings["lr"], warmup_steps=settings["warmup"],
+                       weight_decay=settings["weight_decay"], eval_every=settings["eval_every"],
+                       seed=settings["seed"], device=str(device))
+
+
+def _data(settings, docs, out, resume):
     """(tokenizer, (train docs, train ids), (valid docs, valid ids)). A resumed run reads its
     tokenizer back; a new one trains it. Documents are joined with </s> between them."""
-    train_docs, valid_docs = split_documents(_read_corpus(settings["corpus"]), VALID_FRACTION)
+    train_docs, valid_docs = split_documents(docs, VALID_FRACTION)
     if resume:
         tokenizer = load_tokenizer(out / "tokenizer")
+        _check_tokenizer_unchanged(settings, out)
     else:
         tokenizer = _train_tokenizer(settings, train_docs, valid_docs)
     sep_id = tokenizer.special_tokens["</s>"]
@@ -248,18 +343,66 @@ def _data(settings, out, resume):
             (valid_docs, concat_ids(valid_docs, tokenizer.encode, sep_id)))
 
 
-def _new_run(settings, tokenizer, out):
-    """The freshly initialised DecoderLM; the tokenizer and run.json are written to out."""
+def _new_run(settings, tokenizer, docs, out):
+    """The freshly initialised DecoderLM; the tokenizer, then run.json (with the fingerprints
+    --resume checks: the corpus's and the tokenizer's sha256) are written to out."""
     torch.manual_seed(settings["seed"])   # the initial weights
     model = DecoderLM(_model_config(settings, tokenizer.vocab_size))
     tokenizer.save(out / "tokenizer")
-    (out / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+    settings.update(corpus_sha256=corpus_sha256(docs),
+                    tokenizer_sha256=folder_sha256(out / "tokenizer"))
+    atomic_write(out / RUN_FILE, json.dumps(settings, indent=2) + "\n")
     return model
 
 
+def corpus_sha256(docs):
+    """A fingerprint of the corpus: the sha256 of its documents' texts, in order."""
+    digest = hashlib.sha256()
+    for doc in docs:
+        text = doc.text.encode("utf-8", "surrogatepass")
+        digest.update(f"{len(text)}:".encode() + text)
+    return digest.hexdigest()
+
+
+def folder_sha256(folder):
+    """A fingerprint of a folder's files: the sha256 of their names and contents."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            data = path.read_bytes()
+            digest.update(f"{path.name}:{len(data)}:".encode() + data)
+    return digest.hexdigest()
+
+
+def _check_corpus_unchanged(settings, docs):
+    saved = settings.get("corpus_sha256")
+    if saved is not None and corpus_sha256(docs) != saved:
+        raise ValueError(f"the corpus {settings['corpus']} is not the text this run was trained "
+                         f"on (its sha256 differs from the one in {RUN_FILE}): resuming would "
+                         "train on other text; restore it, or start a new run")
+
+
+def _check_tokenizer_belongs(settings, tokenizer, model, out):
+    """The run's tokenizer/ must be the one its model was trained with."""
+    if tokenizer.vocab_size != model.cfg.vocab_size:
+        raise ValueError(f"{out / 'tokenizer'} has {tokenizer.vocab_size} tokens but the model "
+                         f"in {out} has vocab_size={model.cfg.vocab_size}: it is not this "
+                         "run's tokenizer")
+
+
+def _check_tokenizer_unchanged(settings, out):
+    saved = settings.get("tokenizer_sha256")
+    if saved is not None and folder_sha256(out / "tokenizer") != saved:
+        raise ValueError(f"{out / 'tokenizer'} is not the tokenizer this run was trained with "
+                         f"(its sha256 differs from the one in {RUN_FILE}); put the run's "
+                         "tokenizer back, or start a new run")
+
+
 def _new_settings(args, out):
-    """RUN_DEFAULTS overridden by the options given, checked; out must not hold a run yet."""
-    if (out / RUN_FILE).exists() or (out / "config.json").exists():
+    """RUN_DEFAULTS overridden by the options given, checked; out must not hold a run yet
+    (a run.json without a checkpoint is a run stopped before it saved anything: it starts
+    afresh)."""
+    if (out / "config.json").exists():
         raise ValueError(f"{out} already holds a run: continue it with --resume, or choose "
                          "another --out")
     settings = {**RUN_DEFAULTS, **_given(args)}
@@ -268,14 +411,53 @@ def _new_settings(args, out):
     if settings["tokenizer"] == "char" and settings["vocab_size"] is not None:
         raise ValueError("--vocab-size is for --tokenizer bpe: a char tokenizer's vocabulary "
                          "is the set of characters in the corpus")
+    _check_settings(settings)
+    return settings
+
+
+def _check_settings(settings):
+    """Every setting in range, whether given as an option or read from run.json."""
+    for name in ("seq_len", "batch_size", "steps", "eval_every", "eval_batches", "warmup",
+                 "seed", "vocab_size", "d_model", "n_layers", "n_heads", "d_ff"):
+        if settings[name] is not None:
+            _check_option(check_int, name, settings[name])
+    for name in ("lr", "weight_decay", "dropout"):
+        _check_option(check_number, name, settings[name])
     if settings["seq_len"] < 2:
         raise ValueError(f"--seq-len must be at least 2, got {settings['seq_len']}")
     for name in ("eval_batches", "steps", "batch_size", "eval_every"):
         if settings[name] < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got "
                              f"{settings[name]}")
-    _model_config(settings, vocab_size=1)   # a bad model size fails now, not after the data
-    return settings
+    if settings["tokenizer"] not in TOKENIZER_KINDS or settings["preset"] not in PRESETS:
+        raise ValueError(f"tokenizer must be one of {TOKENIZER_KINDS} and preset one of "
+                         f"{PRESETS}, got {settings['tokenizer']!r} and {settings['preset']!r}")
+    if settings.get("threads") is not None:   # stored in run.json, not given
+        check_int(f"threads in {RUN_FILE}", settings["threads"], minimum=1)
+    if not isinstance(settings["corpus"], str):
+        raise ValueError(f"corpus must be 'pydoc', 'stdlib' or a file name, got "
+                         f"{settings['corpus']!r}")
+    # a bad model size or schedule fails now, not after the data
+    _option_errors(_model_config, settings, vocab_size=1)
+    _option_errors(_train_config, settings, "cpu")
+
+
+def _check_option(check, name, value):
+    _option_errors(check, f"--{name.replace('_', '-')}", value)
+
+
+def _option_errors(function, *args, **kwargs):
+    """function(*args, **kwargs), its ValueError said in the options' words (--dropout, not
+    dropout)."""
+    try:
+        return function(*args, **kwargs)
+    except ValueError as error:
+        message = str(error)
+        options = {"warmup_steps": "warmup", **{name: name for name in RUN_DEFAULTS}}
+        for name, option in options.items():
+            if message.startswith(name + " "):
+                message = f"--{option.replace('_', '-')}" + message[len(name):]
+        raise ValueError(message) from None
 
 
 def _resumed_settings(args, out):
@@ -285,20 +467,37 @@ def _resumed_settings(args, out):
         raise ValueError(f"there is no run to resume in {out} (no {RUN_FILE}); start one "
                          "without --resume")
     if not (out / "config.json").is_file():
-        raise ValueError(f"the run in {out} stopped before its first checkpoint; delete the "
-                         "folder and start it again")
+        raise ValueError(f"the run in {out} stopped before its first checkpoint; start it "
+                         "again without --resume")
     # a run.json written before a setting existed holds that setting's default
-    settings = {**RUN_DEFAULTS, **json.loads((out / RUN_FILE).read_text())}
+    settings = {**RUN_DEFAULTS, **_read_run_file(out / RUN_FILE)}
     changed = [f"--{name.replace('_', '-')} {value} (the run has {settings.get(name)})"
                for name, value in _given(args).items() if settings.get(name) != value]
     if changed:
         raise ValueError(f"--resume continues {out} with the settings in its {RUN_FILE}; "
                          f"these options differ: {'; '.join(changed)}")
+    _check_settings(settings)
     return settings
 
 
+def _read_run_file(path):
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is corrupt: it is not valid JSON ({error})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path} holds a JSON {type(saved).__name__}, not the object of "
+                         "settings that train writes")
+    return saved
+
+
 def _given(args):
-    return {name: getattr(args, name) for name in RUN_DEFAULTS if hasattr(args, name)}
+    """The run settings given as options; a corpus file is named by its absolute path, so the
+    run means the same file from any working directory."""
+    given = {name: getattr(args, name) for name in RUN_DEFAULTS if hasattr(args, name)}
+    if "corpus" in given and given["corpus"] not in ("pydoc", "stdlib"):
+        given["corpus"] = str(Path(given["corpus"]).resolve())
+    return given
 
 
 def _read_corpus(corpus):
@@ -406,12 +605,20 @@ def generate_command(args) -> int:
     if not run.is_dir():
         raise ValueError(f"there is no run folder at {run}: train one with "
                          f"'{PROG} train --out {run} ...'")
+    if args.max_new_tokens < 0:
+        raise ValueError(f"--max-new-tokens must be 0 or more, got {args.max_new_tokens}")
     if not args.prompt:
         raise ValueError("the prompt is empty: give at least one character to continue, "
                          "e.g. --prompt 'def '")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     tokenizer = load_tokenizer(run / "tokenizer")
     device = pick_device(args.device)
     model, cfg, state = load_checkpoint(run, device=device)
+    if tokenizer.vocab_size != cfg.vocab_size:
+        raise ValueError(f"{run / 'tokenizer'} has {tokenizer.vocab_size} tokens but the model "
+                         f"in {run} has vocab_size={cfg.vocab_size}: it is not this run's "
+                         "tokenizer")
     prompt_ids = _encode_prompt(tokenizer, args.prompt)
     generator = torch.Generator(device=device).manual_seed(args.seed)
     started = time.perf_counter()
@@ -443,6 +650,9 @@ def generate_in_windows(model, prompt_ids, max_new_tokens, **options):
     uncached generation cut the text at the same places, so they still give the same tokens.
     prompt_ids: (batch, prompt_len) -> (batch, prompt_len + max_new_tokens) LongTensor."""
     window = model.cfg.max_seq_len
+    if window < 2 and max_new_tokens > 0:
+        raise ValueError("this model's context is a single token: it has no room for a prompt "
+                         "and a new token, so it cannot generate")
     ids, remaining = prompt_ids, max_new_tokens
     while remaining > 0:
         fits = ids.shape[1] + remaining <= window

@@ -6,6 +6,8 @@ laptop-sized models names instead of magic numbers: `TransformerConfig.tiny()`.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, replace
 
 NORMS = ("layer", "rms")
@@ -56,8 +58,14 @@ class TransformerConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff", "max_seq_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("n_segments", self.n_segments, minimum=0)
+        for name in ("norm_first", "bias", "tie_embeddings", "embedding_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        check_number("norm_eps", self.norm_eps, above=0)
+        check_number("rope_base", self.rope_base, above=0)
+        check_probability("dropout", self.dropout)
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}: "
@@ -113,3 +121,32 @@ class TransformerConfig:
 def _check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+# ---- range checks, shared with the training settings --------------------------------------
+def check_int(name, value, minimum=None):
+    """value must be an integer (not a float, not a bool), of at least minimum where given."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if minimum is not None and value < minimum:
+        wanted = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
+        raise ValueError(f"{name} must be {wanted}, got {value}")
+
+
+def check_number(name, value, above=None, at_least=None):
+    """value must be a finite real number, > above or >= at_least where given."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if above is not None and not value > above:
+        raise ValueError(f"{name} must be greater than {above}, got {value}")
+    if at_least is not None and not value >= at_least:
+        raise ValueError(f"{name} must be {at_least} or more, got {value}")
+
+
+def check_probability(name, value):
+    """value must be a number in [0, 1): a dropout rate, or a moment's decay rate."""
+    check_number(name, value)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must lie in [0, 1), got {value}")

@@ -9,6 +9,7 @@ public: `minillm.constrained` builds its constrained decoding from them.
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 
 import torch
@@ -16,6 +17,9 @@ import torch.nn.functional as F
 
 from minillm.attention import KVCache
 from minillm.functional import softmax
+
+# Below this temperature, next_token_probs checks that logits / temperature did not overflow.
+TINY_TEMPERATURE = 1e-6
 
 
 def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
@@ -31,7 +35,13 @@ def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
     _check_sampling(temperature, top_k, top_p)
     if temperature == 0:
         return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
-    probs = softmax(logits / temperature, axis=-1)
+    scaled = logits / temperature
+    # Only a tiny T can overflow (finite logits / 1e-45 = inf): then there is no sync per token
+    # for ordinary temperatures.
+    if temperature < TINY_TEMPERATURE and not torch.isfinite(scaled).all():
+        raise ValueError(f"temperature {temperature} is so small that logits / temperature "
+                         "overflows; use temperature=0 (greedy), the limit it approaches")
+    probs = softmax(scaled, axis=-1)
     if top_k is not None:
         probs = probs * _top_k(probs, top_k)
     if top_p is not None:
@@ -187,6 +197,9 @@ def check_prompt(prompt_ids, max_new_tokens, max_seq_len, device):
 
 
 def _check_sampling(temperature, top_k, top_p):
+    if not math.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got "
+                         f"{temperature}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
     if top_k is not None and top_k < 1:

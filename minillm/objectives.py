@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minillm.checks import check_is_token
+from minillm.checks import check_is_token, check_target_shape
 from minillm.data import pad_batch
 from minillm.layers import Linear
 from minillm.transformer import Encoder
@@ -34,6 +34,7 @@ def _cross_entropy(logits, labels):
     """Mean cross-entropy over the labels that are not IGNORE_INDEX; 0 if there are none (a
     short sequence can end up with no masked token), where F.cross_entropy would give nan.
     logits: (..., n_classes); labels: (...)."""
+    check_target_shape(logits, labels)
     total = F.cross_entropy(logits.flatten(0, -2), labels.flatten(), reduction="sum",
                             ignore_index=IGNORE_INDEX)
     return total / (labels != IGNORE_INDEX).sum().clamp(min=1)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minillm.files import atomic_write
+
 DEFAULT_SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<mask>")
 UNK = "<unk>"
 CONFIG_FILE = "minillm_tokenizer.json"   # names the kind of tokenizer and its settings
@@ -119,7 +121,7 @@ def _check_training_text(text):
 
 
 def _write_json(path, value):
-    path.write_text(json.dumps(value, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    atomic_write(path, json.dumps(value, ensure_ascii=False, indent=1) + "\n")
 
 
 def _read_text(path) -> str:
@@ -410,15 +412,16 @@ class BPETokenizer(_Tokenizer):
     def save(self, folder) -> None:
         """Writes minillm_tokenizer.json (kind, special tokens) and GPT-2's two files: vocab.json
         (token -> id) and merges.txt (one merge per line, tokens shown as in id_to_token); those
-        two load in Hugging Face `tokenizers`' ByteLevelBPETokenizer and give the same ids."""
+        two load in Hugging Face `tokenizers`' ByteLevelBPETokenizer and give the same ids.
+        minillm_tokenizer.json comes last: a save stopped before it leaves no loadable tokenizer."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _write_json(folder / CONFIG_FILE, {"kind": self.kind,
-                                           "special_tokens": list(self.special_tokens)})
         _write_json(folder / "vocab.json", self._token_to_id)
         lines = ["#version: 0.2"] + [f"{_shown(left)} {_shown(right)}"
                                      for left, right in self.merges]
-        (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        atomic_write(folder / "merges.txt", "\n".join(lines) + "\n")
+        _write_json(folder / CONFIG_FILE, {"kind": self.kind,
+                                           "special_tokens": list(self.special_tokens)})
 
     @classmethod
     def load(cls, folder) -> BPETokenizer:
@@ -651,7 +654,7 @@ class WordPieceTokenizer(_Tokenizer):
         """Writes vocab.txt (one token per line) and minillm_tokenizer.json (the settings)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "vocab.txt").write_text("\n".join(self._id_to_token) + "\n", encoding="utf-8")
+        atomic_write(folder / "vocab.txt", "\n".join(self._id_to_token) + "\n")
         _write_json(folder / CONFIG_FILE, {"kind": self.kind, "lowercase": self.lowercase,
                                            "max_chars_per_word": self.max_chars_per_word})
 

@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from minillm.checkpoint import rng_states, save_checkpoint, set_rng_states
+from minillm.config import check_int, check_number, check_probability
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,20 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be 0 or more, got {self.warmup_steps}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.min_lr_ratio <= 1:
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
+        check_int("seed", self.seed)
+        check_number("lr", self.lr, above=0)
+        check_number("min_lr_ratio", self.min_lr_ratio, at_least=0)
+        if self.min_lr_ratio > 1:
             raise ValueError(f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
+        check_number("weight_decay", self.weight_decay, at_least=0)
+        if self.grad_clip is not None:   # a negative clip would turn descent into ascent
+            check_number("grad_clip", self.grad_clip, at_least=0)
+        if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}")
+        for name, beta in zip(("betas[0]", "betas[1]"), self.betas):
+            check_probability(name, beta)
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed: `cfg.replace(lr=3e-4)`."""
@@ -222,7 +229,8 @@ def train(model, loss_fn, get_batch, cfg, eval_fn=None, state=None, checkpoint_d
     Returns the history, lists of plain numbers: "step", "loss", "lr", "grad_norm" every
     cfg.log_every steps ("step" counts steps done; "grad_norm" is measured before clipping),
     and "eval_step", "eval_loss", "eval_ppl" at every evaluation.
-    Raises FloatingPointError as soon as a logged loss is nan or infinite.
+    Raises FloatingPointError as soon as the loss or the gradient norm is nan or infinite, at
+    any step, before that step changes the weights (see check_finite).
     """
     device = pick_device(cfg.device)
     model.to(device).train()
@@ -261,11 +269,28 @@ def _start(optimizer, cfg, state):
     if state.get("optimizer") is None:
         raise ValueError("this checkpoint holds no optimizer state, so training cannot resume "
                          "from it; call train without state= to start afresh from its weights")
-    optimizer.load_state_dict(state["optimizer"])
+    _load_optimizer_state(optimizer, state["optimizer"])
     if state.get("rng") is not None:
         set_rng_states(state["rng"])
     saved = state.get("extra", {}).get("history") or _empty_history()
     return state["step"], {key: list(values) for key, values in saved.items()}
+
+
+def _load_optimizer_state(optimizer, saved):
+    """optimizer.load_state_dict(saved), refused in words when saved belongs to another model
+    (other parameter groups, or moments of other shapes than the parameters)."""
+    try:
+        optimizer.load_state_dict(saved)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"the checkpoint's optimizer state does not fit this model's "
+                         f"parameters ({error})") from None
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for param in params:
+        for name, value in optimizer.state.get(param, {}).items():
+            if value.ndim and value.shape != param.shape:
+                raise ValueError(f"the checkpoint's optimizer state does not fit this model: "
+                                 f"its {name} has shape {tuple(value.shape)} for a parameter "
+                                 f"of shape {tuple(param.shape)}")
 
 
 def _train_step(model, loss_fn, batch, optimizer, cfg, step):
@@ -280,17 +305,27 @@ def _train_step(model, loss_fn, batch, optimizer, cfg, step):
     loss.backward()
     # Clipping with max_norm=inf measures the norm without changing the gradient.
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
+    check_finite(loss.detach(), grad_norm, step + 1)   # before the step can spoil the weights
     optimizer.step()
     return loss.detach(), grad_norm, lr
 
 
+def check_finite(loss, grad_norm, done):
+    """Raise FloatingPointError if the loss or the gradient's norm is nan or infinite, saying
+    what to change. One check of the two numbers per step: a single nan anywhere in the
+    gradient makes its norm nan, so no weight is ever updated with (or saved holding) one."""
+    if bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
+        return
+    what = (f"the loss became {loss.item()}" if not torch.isfinite(loss) else
+            f"the gradient norm became {grad_norm.item()} (the loss was {loss.item():.4g})")
+    raise FloatingPointError(f"{what} at step {done}; training stopped before that step "
+                             "changed the weights. Try a lower lr, a longer warm-up or a "
+                             "smaller grad_clip")
+
+
 def _log(history, done, loss, lr, grad_norm):
-    loss = loss.item()
-    if not math.isfinite(loss):
-        raise FloatingPointError(f"the loss became {loss} at step {done}: try a lower lr, a "
-                                 "longer warm-up or a smaller grad_clip")
     history["step"].append(done)
-    history["loss"].append(loss)
+    history["loss"].append(loss.item())
     history["lr"].append(lr)
     history["grad_norm"].append(grad_norm.item())
 

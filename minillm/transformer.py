@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,6 +25,40 @@ def residual(sublayer, norm, x, cfg):
         return x + out, aux
     out, aux = sublayer(x)
     return norm(x + out), aux
+
+
+def as_token_ids(name, ids, device):
+    """ids as the (batch, seq) integer tensor an embedding table reads: a list or NumPy array
+    becomes a tensor on device, and uint8, int8 or int16 ids become int64 (torch's embedding
+    reads only int32 and int64). Anything else is refused with a sentence saying what was
+    expected."""
+    if not isinstance(ids, torch.Tensor):
+        array = np.asarray(ids) if _rectangular(ids) else None
+        if array is None or array.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be a (batch, seq) array of integer token ids, got "
+                             f"{type(ids).__name__} {_preview(ids)}")
+        ids = torch.as_tensor(array.astype(np.int64) if array.dtype.kind in "iu" else array,
+                              device=device)
+    check_ndim(name, ids, 2)
+    if ids.ndim > 2:
+        raise ValueError(f"{name} must be (batch, seq), got shape {tuple(ids.shape)}: one row "
+                         "of token ids per sequence")
+    if ids.dtype in (torch.uint8, torch.int8, torch.int16):
+        ids = ids.long()
+    return ids
+
+
+def _rectangular(ids):
+    try:
+        np.asarray(ids)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _preview(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _padding_mask(ids, is_token):
@@ -163,7 +198,7 @@ class _Embedded(nn.Module):
     def embed(self, ids, segments=None, offset=0):
         """ids: (batch, seq) ints at positions offset, offset + 1, ... -> (batch, seq, d_model).
         offset > 0 when earlier tokens are held in a KV cache."""
-        check_ndim("ids", ids, 2)
+        ids = as_token_ids("ids", ids, self.tok_emb.weight.device)
         check_token_ids(ids, self.cfg.vocab_size)
         seq = ids.shape[1]
         check_seq_len(offset + seq, self.cfg.max_seq_len)
@@ -174,10 +209,23 @@ class _Embedded(nn.Module):
             table = sinusoidal_encoding(offset + seq, self.cfg.d_model)[offset:]
             x = x + table.to(x.dtype).to(x.device)
         if self.cfg.n_segments:
-            x = x + self.seg_emb(torch.zeros_like(ids) if segments is None else segments)
+            x = x + self.seg_emb(torch.zeros_like(ids) if segments is None
+                                 else self._segment_ids(segments, ids))
         if self.cfg.embedding_norm:
             x = self.emb_norm(x)
         return self.emb_dropout(x)
+
+    def _segment_ids(self, segments, ids):
+        """segments as a tensor: (batch, seq) ints in [0, n_segments), one per token of ids."""
+        segments = as_token_ids("segments", segments, ids.device)
+        if segments.shape != ids.shape:
+            raise ValueError(f"segments of shape {tuple(segments.shape)} do not match ids of "
+                             f"shape {tuple(ids.shape)}: give one segment id per token")
+        lo, hi = int(segments.min()), int(segments.max())
+        if lo < 0 or hi >= self.cfg.n_segments:
+            raise ValueError(f"segments must lie in [0, {self.cfg.n_segments}), got values "
+                             f"from {lo} to {hi}")
+        return segments
 
     def init_weights(self, std=0.02):
         """Normal(0, std) for matrices and embeddings, zeros for biases, ones for norm gains."""
@@ -213,6 +261,8 @@ class DecoderLM(_Embedded):
         the cached ones (generation feeds one at a time) and attend to those too.
         Returns (logits (batch, seq, vocab), attentions: list of n_layers (batch, heads, seq,
         cached + seq) tensors, or None unless need_weights)."""
+        if cache is not None:
+            cache.check_fits(self.cfg.n_layers)
         past = 0 if cache is None else cache.seq_len()
         states, attentions = self.residual_stream(self.embed(ids, offset=past), is_token,
                                                   need_weights, cache)

@@ -208,3 +208,21 @@ def test_multi_head_attention_backward_equals_autograd(case, rope):
     else:
         assert_close(dx_kv, tx_kv.grad)
     assert_grads_close(grads, param_grads(module))
+
+
+@pytest.mark.parametrize("where", ["q", "k", "v"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("causal", [True, False], ids=["causal", "padding-mask"])
+def test_fused_attention_gives_nan_wherever_the_explicit_path_does(where, value, causal):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 5, 4) for _ in range(3))
+    mask = M.causal_mask(5) if causal else torch.tensor([[True, True, True, False, True]])
+    {"q": q, "k": k, "v": v}[where][1, 0, 2, 1] = value
+    explicit, _ = M.scaled_dot_product_attention(q, k, v, mask)
+    fused, _ = M.scaled_dot_product_attention(q, k, v, mask, need_weights=False)
+    assert not explicit.isfinite().all()
+    assert not (explicit.isnan() & ~fused.isnan()).any()              # every NaN is kept
+    assert not (~explicit.isfinite() & fused.isfinite()).any()        # and every inf shows
+    assert fused[0].isfinite().all()                      # the other sequence is untouched
+    finite = fused.isfinite()
+    assert torch.allclose(explicit[finite], fused[finite], atol=1e-6)

@@ -3,6 +3,9 @@ plain safetensors + JSON files, and every broken checkpoint fails with a sentenc
 from __future__ import annotations
 
 import json
+import os
+import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -181,3 +184,159 @@ def test_unknown_model_class_lists_the_known_ones(tmp_path):
     with pytest.raises(ValueError, match=r"'os.system', which minillm does not have; known "
                                          r"classes: DecoderLM, Encoder"):
         load_checkpoint(tmp_path)
+
+
+# ---- all or nothing: a stopped save leaves the old checkpoint or the new one -----------------
+class Crash(BaseException):
+    """Stands for a kill or Ctrl-C arriving in the middle of a save."""
+
+
+def two_checkpoints():
+    """(old, new): two (model, optimizer) pairs with different weights and moments."""
+    pairs = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        model = DecoderLM(CFG)
+        pairs.append((model, trained_optimizer(model)))
+    return pairs
+
+
+def assert_loads_as_one_of(folder, saves):
+    """folder loads as exactly one of saves ({step: (model, optimizer)}): same weights and
+    moments as the save its config.json names, never a mix."""
+    loaded, _, state = load_checkpoint(folder)
+    model, optimizer = saves[state["step"]]
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), (state["step"], name)
+    expected = optimizer.state_dict()["state"]
+    for index, tensors in state["optimizer"]["state"].items():
+        for name, value in tensors.items():
+            assert torch.equal(value, expected[index][name]), (state["step"], index, name)
+
+
+def crash_at(monkeypatch, k, kill):
+    """Make the k-th write point of a save (a file write, fsync or rename) stop it. kill=True
+    acts like SIGKILL: the file being written is left half written, and no clean-up runs."""
+    import minillm.checkpoint
+    import minillm.files
+
+    calls = [0]
+
+    def stop(path=None, data=None):
+        if kill:
+            if data is not None:
+                Path(path).write_bytes(data[: len(data) // 2])
+            monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: None)
+        raise Crash
+
+    def counted(function, writes=False):
+        def wrapper(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == k:
+                stop(*args[:2]) if writes else stop()
+            return function(*args, **kwargs)
+        return wrapper
+
+    write = counted(minillm.files.write_durably, writes=True)
+    monkeypatch.setattr(minillm.files, "write_durably", write)
+    monkeypatch.setattr(minillm.checkpoint, "write_durably", write)
+    monkeypatch.setattr(os, "replace", counted(os.replace))
+    monkeypatch.setattr(os, "fsync", counted(os.fsync))
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["exception", "kill"])
+def test_a_save_stopped_at_any_write_point_leaves_the_old_or_the_new_checkpoint(tmp_path,
+                                                                                  kill):
+    (old, old_opt), (new, new_opt) = two_checkpoints()
+    saves = {1: (old, old_opt), 2: (new, new_opt)}
+    outcomes = []
+    for k in range(1, 100):
+        folder = tmp_path / f"stopped-at-{k}"
+        save_checkpoint(folder, old, CFG, old_opt, step=1)
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            crash_at(monkeypatch, k, kill)
+            try:
+                save_checkpoint(folder, new, CFG, new_opt, step=2)
+                finished = True
+            except Crash:
+                finished = False
+        assert_loads_as_one_of(folder, saves)
+        outcomes.append(load_checkpoint(folder)[2]["step"])
+        save_checkpoint(folder, new, CFG, new_opt, step=2)   # the next save cleans up
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "config.json", "model.safetensors", "optimizer.json", "optimizer.safetensors",
+            "rng.safetensors"]
+        if finished:
+            break
+    assert finished and k > 10, k   # every write point was tried
+    assert 1 in outcomes and 2 in outcomes
+
+
+def test_a_file_from_another_save_is_refused_not_mixed_in(tmp_path):
+    (old, old_opt), (new, new_opt) = two_checkpoints()
+    save_checkpoint(tmp_path, old, CFG, old_opt, step=1)
+    stale = (tmp_path / "optimizer.safetensors").read_bytes()
+    save_checkpoint(tmp_path, new, CFG, new_opt, step=2)
+    (tmp_path / "optimizer.safetensors").write_bytes(stale)
+    with pytest.raises(ValueError, match="optimizer.safetensors is truncated or corrupt: its "
+                                         "sha256 differs"):
+        load_checkpoint(tmp_path)
+
+
+def test_a_save_without_optimizer_removes_the_old_optimizer_files(tmp_path):
+    (old, old_opt), (new, _) = two_checkpoints()
+    save_checkpoint(tmp_path, old, CFG, old_opt, step=1)
+    save_checkpoint(tmp_path, new, CFG, step=2)
+    assert load_checkpoint(tmp_path)[2]["optimizer"] is None
+    assert not (tmp_path / "optimizer.safetensors").exists()
+
+
+def test_concurrent_saves_and_loads_never_mix_two_checkpoints(tmp_path):
+    (old, old_opt), (new, new_opt) = two_checkpoints()
+    saves = {1: (old, old_opt), 2: (new, new_opt)}
+    save_checkpoint(tmp_path, old, CFG, old_opt, step=1)
+    errors = []
+
+    def saver(step):
+        try:
+            for _ in range(15):
+                save_checkpoint(tmp_path, *saves[step][:1], CFG, saves[step][1], step=step)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=saver, args=(step,)) for step in (1, 2, 1, 2)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        assert_loads_as_one_of(tmp_path, saves)
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert_loads_as_one_of(tmp_path, saves)
+    assert not list(tmp_path.glob(".*"))
+
+
+def save_repeatedly(folder, model, optimizer, step, times):
+    """In a child process: save model and optimizer (sent from the parent, so that the weights
+    are exactly the ones it checks against) `times` times."""
+    for _ in range(times):
+        save_checkpoint(folder, model, CFG, optimizer, step=step)
+
+
+@pytest.mark.slow   # each process imports torch afresh (a fork could deadlock torch's threads)
+def test_concurrent_saving_processes_never_mix_two_checkpoints(tmp_path):
+    import multiprocessing
+
+    (old, old_opt), (new, new_opt) = two_checkpoints()
+    saves = {1: (old, old_opt), 2: (new, new_opt)}
+    save_checkpoint(tmp_path, old, CFG, old_opt, step=1)
+    spawn = multiprocessing.get_context("spawn")
+    savers = [spawn.Process(target=save_repeatedly, args=(tmp_path, *saves[step], step, 20))
+              for step in (1, 2)]
+    for saver in savers:
+        saver.start()
+    while any(saver.is_alive() for saver in savers):
+        assert_loads_as_one_of(tmp_path, saves)
+    assert [saver.exitcode for saver in savers] == [0, 0]
+    assert_loads_as_one_of(tmp_path, saves)
+    assert not list(tmp_path.glob(".*"))

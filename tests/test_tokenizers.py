@@ -463,3 +463,28 @@ def test_load_tokenizer_names_what_it_expected(tmp_path):
     (tmp_path / "minillm_tokenizer.json").write_text('{"kind": "sentencepiece"}')
     with pytest.raises(ValueError, match="'sentencepiece' tokenizer; expected one of"):
         load_tokenizer(tmp_path)
+
+
+def test_a_tokenizer_save_that_fails_midway_leaves_no_empty_or_partial_file(tmp_path,
+                                                                              monkeypatch):
+    import os
+
+    tokenizer = CharTokenizer.train("hello world")
+    tokenizer.save(tmp_path)
+    before = (tmp_path / CONFIG_FILE).read_bytes()
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        CharTokenizer.train("other text entirely").save(tmp_path)
+    assert (tmp_path / CONFIG_FILE).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG_FILE]
+
+
+def test_a_vocabulary_that_cannot_be_written_as_utf8_leaves_no_file(tmp_path):
+    tokenizer = CharTokenizer.train("ab\ud800")   # a lone surrogate cannot be encoded
+    with pytest.raises(UnicodeEncodeError):
+        tokenizer.save(tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -186,8 +186,38 @@ def test_a_loss_that_becomes_nan_stops_training_with_advice():
     def exploding(model, batch):
         return causal_lm_loss(model, batch) * float("nan")
 
-    with pytest.raises(FloatingPointError, match="nan at step 1: try a lower lr"):
+    with pytest.raises(FloatingPointError, match="loss became nan at step 1.*Try a lower lr"):
         train(fresh_model(), exploding, get_batch, TRAIN_CFG, progress=False)
+
+
+def test_a_nan_between_logs_stops_at_its_step_and_the_last_checkpoint_stays_finite(tmp_path):
+    def nan_at_step_3(model, batch):
+        loss = causal_lm_loss(model, batch)
+        return loss * float("nan") if calls.append(1) or len(calls) == 3 else loss
+
+    calls = []
+    cfg = TRAIN_CFG.replace(eval_every=2, log_every=5)
+    with pytest.raises(FloatingPointError, match="loss became nan at step 3"):
+        train(fresh_model(), nan_at_step_3, get_batch, cfg, checkpoint_dir=tmp_path,
+              progress=False)
+    model, _, state = load_checkpoint(tmp_path)
+    assert state["step"] == 2
+    assert all(torch.isfinite(value).all() for value in model.state_dict().values())
+
+
+def test_a_finite_loss_with_a_nan_gradient_stops_before_the_weights_change():
+    def nan_gradient(model, batch):
+        loss = causal_lm_loss(model, batch)
+        loss.register_hook(lambda grad: grad * float("nan"))
+        return loss
+
+    model = fresh_model()
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    with pytest.raises(FloatingPointError, match=r"gradient norm became nan \(the loss was "
+                                                 r"[0-9.]+\) at step 1"):
+        train(model, nan_gradient, get_batch, TRAIN_CFG, progress=False)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
 
 
 def test_loss_fn_must_return_a_scalar():

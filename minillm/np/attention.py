@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from minillm.checks import check_last_dim, check_mask, check_ndim, check_qkv
+from minillm.checks import (
+    check_cache_continues,
+    check_cache_layers,
+    check_last_dim,
+    check_mask,
+    check_ndim,
+    check_qkv,
+)
 from minillm.np.functional import softmax, softmax_backward
 from minillm.np.layers import linear, linear_backward, prefixed, subparams
 from minillm.np.positional import rope, rope_backward
@@ -91,10 +98,16 @@ class KVCache:
         keys = self.keys[layer_idx]
         return 0 if keys is None else keys.shape[-2]
 
+    def check_fits(self, n_layers):
+        """A model with n_layers layers may use this cache: it must hold at least as many."""
+        check_cache_layers(len(self.keys), n_layers)
+
     def append(self, layer_idx, k, v):
         """Add the new tokens' k, v: (batch, heads, seq_new, d_head); return all keys and values,
         (batch, heads, seq_so_far + seq_new, d_head) each."""
+        check_cache_layers(len(self.keys), layer_idx + 1)
         if self.keys[layer_idx] is not None:
+            check_cache_continues(self.keys[layer_idx], k)
             k = np.concatenate([self.keys[layer_idx], k], axis=-2)
             v = np.concatenate([self.values[layer_idx], v], axis=-2)
         self.keys[layer_idx], self.values[layer_idx] = k, v

@@ -83,7 +83,9 @@ def gelu(x, approximate="none"):
 
     approximate="none": exact, with the error function (BERT, PyTorch's default).
     approximate="tanh": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (GPT-2's "gelu_new").
+    Integer (and bool) arrays are computed in float64: x**3 would overflow in their own dtype.
     """
+    x = _as_float(x)
     if approximate == "tanh":
         return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
     if approximate == "none":
@@ -91,8 +93,15 @@ def gelu(x, approximate="none"):
     raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
+def _as_float(x):
+    """x as an array, in float64 if it holds integers or bools, else unchanged."""
+    x = np.asarray(x)
+    return x.astype(np.float64) if x.dtype.kind in "biu" else x
+
+
 def gelu_backward(dy, x, approximate="none"):
     """dL/dx of y = gelu(x)."""
+    x = _as_float(x)
     if approximate == "tanh":
         inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
         t = np.tanh(inner)

@@ -153,6 +153,8 @@ def decoder_lm(params, ids, cfg, is_token=None, cache=None):
     (pre-LN), lm_head.weight (untied). Returns (logits (batch, seq, vocab), attentions), where
     attentions is a list of n_layers arrays (batch, heads, seq, cached + seq).
     """
+    if cache is not None:
+        cache.check_fits(cfg.n_layers)
     past = 0 if cache is None else cache.seq_len()
     x = embed(params, ids, cfg, offset=past)
     mask = _lm_mask(ids, is_token, past)
