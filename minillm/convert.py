@@ -261,15 +261,14 @@ def from_hf_llama(model) -> tuple[TransformerConfig, dict]:
     (RMSNorm, minillm's norm1), self_attn.{q,k,v,o}_proj (o_proj = out_proj),
     post_attention_layernorm (norm2), mlp.{gate,up,down}_proj (SwiGLU); then model.norm and an
     untied lm_head. No biases; RoPE in the half-split (rotate_half) layout, as minillm's.
-    Refused: grouped-query attention, a head_dim other than hidden_size // heads, biases,
-    rope scaling or partial rotary, an activation other than SiLU.
+    Grouped-query attention (num_key_value_heads < num_attention_heads) becomes cfg.n_kv_heads:
+    k_proj and v_proj are then (num_key_value_heads * head_dim, d).
+    Refused: a head_dim other than hidden_size // heads, biases, rope scaling or partial rotary,
+    an activation other than SiLU.
     """
     c = model.config
     n_heads = c.num_attention_heads
     n_kv_heads = getattr(c, "num_key_value_heads", None) or n_heads
-    if n_kv_heads != n_heads:
-        raise ValueError(f"grouped-query attention (num_key_value_heads={n_kv_heads}, "
-                         f"num_attention_heads={n_heads}): minillm gives each head its own k, v")
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // n_heads
     if head_dim * n_heads != c.hidden_size:
         raise ValueError(f"head_dim={head_dim} * {n_heads} heads != hidden_size={c.hidden_size}")
@@ -279,6 +278,7 @@ def from_hf_llama(model) -> tuple[TransformerConfig, dict]:
         raise ValueError(f"hidden_act={c.hidden_act!r}: SwiGLU in minillm gates with SiLU")
     cfg = TransformerConfig.llama_like(
         vocab_size=c.vocab_size, d_model=c.hidden_size, n_heads=n_heads,
+        n_kv_heads=None if n_kv_heads == n_heads else n_kv_heads,
         n_layers=c.num_hidden_layers, d_ff=c.intermediate_size,
         max_seq_len=c.max_position_embeddings, norm_eps=c.rms_norm_eps,
         rope_base=_llama_rope_theta(c), tie_embeddings=c.tie_word_embeddings)
