@@ -346,12 +346,13 @@ def from_gguf_llama(path) -> tuple[TransformerConfig, dict]:
     [in, out] there is nn.Linear's (out, in) here. llama.cpp rotates adjacent pairs (2i, 2i+1)
     and so stores the rows of attn_q and attn_k of each head permuted; they are put back in the
     half-split order minillm's (and Hugging Face's) RoPE uses.
+    path: the .gguf file, or a gguf.GGUFReader already open on it.
     """
     import gguf
 
     from minillm.np.quants import dequantize
 
-    reader = gguf.GGUFReader(str(path))
+    reader = path if isinstance(path, gguf.GGUFReader) else gguf.GGUFReader(str(path))
     meta = {name: field.contents() for name, field in reader.fields.items()
             if not name.startswith("tokenizer.")}
     arch = meta.get("general.architecture")
