@@ -320,3 +320,5 @@ def test_gqa_refuses_key_value_heads_that_do_not_divide_the_heads():
     params = to_np_params(_gqa(rope=False))
     with pytest.raises(ValueError, match="n_heads=6 is not divisible by n_kv_heads=4"):
         mnp.multi_head_attention(params, randn(1, 3, GQA_D_MODEL), n_heads=6, n_kv_heads=4)
+    with pytest.raises(ValueError, match="pass n_kv_heads=2"):   # GQA weights, n_kv_heads forgotten
+        mnp.multi_head_attention(params, randn(1, 3, GQA_D_MODEL), n_heads=6)

@@ -207,7 +207,7 @@ def _kv_heads(n_heads, n_kv_heads):
     return n_kv_heads
 
 
-def _project_qkv(params, x_q, x_kv, n_heads, rope_base, offset=0, n_kv_heads=None):
+def _project_qkv(params, x_q, x_kv, n_heads, rope_base, offset, n_kv_heads):
     """q: (batch, n_heads, seq_q, d_head); k, v: (batch, n_kv_heads, seq_k, d_head), rotated."""
     x_kv = x_q if x_kv is None else x_kv
     check_ndim("x_q", x_q, 3)
@@ -219,8 +219,12 @@ def _project_qkv(params, x_q, x_kv, n_heads, rope_base, offset=0, n_kv_heads=Non
         raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
     if x_q.shape[0] != x_kv.shape[0]:
         raise ValueError(f"x_q has batch {x_q.shape[0]} but x_kv has batch {x_kv.shape[0]}")
+    d_head, d_kv = d_model // n_heads, params["k_proj.weight"].shape[0]
+    if d_kv != n_kv_heads * d_head:
+        raise ValueError(f"k_proj.weight has {d_kv} output rows, but n_kv_heads={n_kv_heads} "
+                         f"heads of d_head={d_head} need {n_kv_heads * d_head}: "
+                         f"with grouped-query attention pass n_kv_heads={d_kv // d_head}")
     q = split_heads(linear(subparams(params, "q_proj"), x_q), n_heads)
-    n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
     k = split_heads(linear(subparams(params, "k_proj"), x_kv), n_kv_heads)
     v = split_heads(linear(subparams(params, "v_proj"), x_kv), n_kv_heads)
     if rope_base is not None:
