@@ -32,18 +32,20 @@ def max_abs_diff(a, b) -> float:
     return float((a - b).abs().max()) if a.numel() else 0.0
 
 
-def load_into(module: nn.Module, state_dict: dict) -> nn.Module:
+def load_into(module: nn.Module, state_dict: dict, assign: bool = False) -> nn.Module:
     """Load state_dict (tensors or NumPy arrays) into module, strictly; returns the module.
 
     Missing keys, unexpected keys and shape mismatches raise one ValueError that lists them all:
     a checkpoint that does not fit must never load silently. Values are cast to the module's dtype.
+    assign=True: the module takes the given tensors themselves (no copy, their dtype kept), for a
+    module built on the "meta" device, which holds no memory and skips the random initialisation.
     """
     given = {name: torch.as_tensor(value) for name, value in state_dict.items()}
     problems = state_dict_mismatches(module, given)
     if problems:
         raise ValueError(f"the state dict does not fit this {type(module).__name__}:\n  "
                          + "\n  ".join(problems))
-    module.load_state_dict(given, strict=True)
+    module.load_state_dict(given, strict=True, assign=assign)
     return module
 
 

@@ -224,7 +224,9 @@ def load_smollm2(device="cpu"):
 
     reader = gguf.GGUFReader(str(smollm2_gguf_path()))   # parsed once, read twice
     cfg, state = from_gguf_llama(reader)
-    model = load_into(DecoderLM(cfg), state)
+    with torch.device("meta"):        # no memory and no random init: every weight is in state
+        model = DecoderLM(cfg)
+    model = load_into(model, state, assign=True)
     return model.to(device).eval(), BPETokenizer.from_gguf(reader)
 
 

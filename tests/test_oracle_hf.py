@@ -255,3 +255,24 @@ def test_load_into_rejects_a_mismatched_state_dict_in_plain_words():
     assert "layers.0.ff.up.weight has shape" in message
     assert f"({D_FF}, {D_MODEL})" in message and f"({2 * D_FF}, {D_MODEL})" in message
     assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
+
+
+def test_load_into_with_assign_fills_a_model_built_on_the_meta_device():
+    cfg, state = from_gpt2_state()
+    with torch.device("meta"):
+        empty = DecoderLM(cfg)                   # no memory, no random initialisation
+    model = load_into(empty, state, assign=True).eval()
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert model.tok_emb.weight.data_ptr() == state["tok_emb.weight"].data_ptr()   # no copy
+    reference = load_into(DecoderLM(cfg).eval(), state)
+    ids, _, _ = inputs("none")
+    with torch.no_grad():
+        assert torch.equal(model(ids)[0], reference(ids)[0])
+    state.pop("final_norm.weight")
+    with torch.device("meta"):
+        with pytest.raises(ValueError, match="missing from the state dict: final_norm.weight"):
+            load_into(DecoderLM(cfg), state, assign=True)
+
+
+def from_gpt2_state():
+    return from_hf_gpt2(prepared(small_gpt2(), torch.float32))

@@ -81,6 +81,7 @@ def test_the_model_is_smollm2_135m_with_grouped_query_attention(ours):
     assert model.layers[0].self_attn.k_proj.weight.shape == (3 * 64, 576)
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
     assert not model.training and tokenizer.vocab_size == 49152
+    assert all(p.device.type == "cpu" and p.dtype == torch.float32 for p in model.parameters())
 
 
 # ---- the tokenizer and the chat template ------------------------------------------------------
