@@ -10,6 +10,7 @@ from minillm.attention import (
     causal_mask,
     merge_heads,
     padding_mask,
+    repeat_kv,
     scaled_dot_product_attention,
     split_heads,
 )

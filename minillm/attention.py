@@ -5,6 +5,8 @@ Mask convention, as everywhere in minillm: bool, **True = may attend**, broadcas
 runs through PyTorch's fused `F.scaled_dot_product_attention`; ask for `need_weights=True` to get
 the weights for pictures (the explicit formula, the same numbers up to float rounding).
 During generation a `KVCache` keeps the keys and values of the tokens already read.
+Grouped-query attention (n_kv_heads < n_heads): `repeat_kv` gives each query head its group's
+shared key/value head.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from torch import nn
 from minillm.checks import (
     check_cache_continues,
     check_cache_layers,
+    check_kv_heads,
     check_last_dim,
     check_mask,
     check_ndim,
@@ -110,12 +113,22 @@ def merge_heads(x):
     return x.transpose(1, 2).reshape(batch, seq, heads * d_head)
 
 
+def repeat_kv(x, n_rep):
+    """(batch, kv_heads, seq, d_head) -> (batch, kv_heads * n_rep, seq, d_head): key/value head j
+    serves query heads j * n_rep ... (j + 1) * n_rep - 1 (grouped-query attention; n_rep =
+    n_heads // n_kv_heads). n_rep = 1 returns x itself."""
+    if n_rep == 1:
+        return x
+    return x.repeat_interleave(n_rep, dim=1)
+
+
 class KVCache:
     """The keys and values of every token a model has already read, kept for generation.
 
     Generating token t+1 needs the keys and values of tokens 0..t, and those of 0..t-1 were
     computed at the previous step: the cache keeps them, so each step feeds only the new token.
-    keys[layer], values[layer]: (batch, heads, seq_so_far, d_head), None before the first step.
+    keys[layer], values[layer]: (batch, kv_heads, seq_so_far, d_head), None before the first step;
+    with grouped-query attention only the n_kv_heads shared heads are kept, not their copies.
     """
 
     def __init__(self, n_layers):
@@ -132,8 +145,8 @@ class KVCache:
         check_cache_layers(len(self.keys), n_layers)
 
     def append(self, layer_idx, k, v):
-        """Add the new tokens' k, v: (batch, heads, seq_new, d_head); return all keys and values,
-        (batch, heads, seq_so_far + seq_new, d_head) each."""
+        """Add the new tokens' k, v: (batch, kv_heads, seq_new, d_head); return all keys and
+        values, (batch, kv_heads, seq_so_far + seq_new, d_head) each."""
         check_cache_layers(len(self.keys), layer_idx + 1)
         if self.keys[layer_idx] is not None:
             check_cache_continues(self.keys[layer_idx], k)
@@ -146,18 +159,23 @@ class KVCache:
 class MultiHeadAttention(nn.Module):
     """Project, split into heads, attend, merge, project back.
 
-    q_proj, k_proj, v_proj, out_proj: Linear(d_model, d_model). rope_base: if given, rotate
-    q and k by position (rotary embeddings) before the scores.
+    q_proj, out_proj: Linear(d_model, d_model); k_proj, v_proj: Linear(d_model, n_kv_heads *
+    d_head). rope_base: if given, rotate q and k by position (rotary embeddings) before the
+    scores. n_kv_heads: key/value heads (grouped-query attention), None = n_heads; query head h
+    reads key/value head h // (n_heads // n_kv_heads).
     """
 
-    def __init__(self, d_model, n_heads, bias=True, rope_base=None):
+    def __init__(self, d_model, n_heads, bias=True, rope_base=None, n_kv_heads=None):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        self.n_heads, self.rope_base = n_heads, rope_base
+        n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
+        check_kv_heads(n_heads, n_kv_heads)
+        self.n_heads, self.n_kv_heads, self.rope_base = n_heads, n_kv_heads, rope_base
+        d_kv = n_kv_heads * (d_model // n_heads)
         self.q_proj = Linear(d_model, d_model, bias=bias)
-        self.k_proj = Linear(d_model, d_model, bias=bias)
-        self.v_proj = Linear(d_model, d_model, bias=bias)
+        self.k_proj = Linear(d_model, d_kv, bias=bias)
+        self.v_proj = Linear(d_model, d_kv, bias=bias)
         self.out_proj = Linear(d_model, d_model, bias=bias)
 
     def forward(self, x_q, x_kv=None, mask=None, need_weights=False, cache=None, layer_idx=0):
@@ -167,7 +185,7 @@ class MultiHeadAttention(nn.Module):
         cache: a KVCache (self-attention only). The new k, v are appended to those cached for
         layer_idx and the queries attend over all of them, so seq_k = cached + seq_q (the mask
         must cover them all: `causal_mask(seq_q, seq_k)`); rotary positions continue after the
-        cached ones.
+        cached ones. The cache holds the n_kv_heads shared heads.
         Returns (out (batch, seq_q, d_model), weights (batch, heads, seq_q, seq_k) or None)."""
         if cache is not None and x_kv is not None:
             raise ValueError("a KV cache holds self-attention keys; cross-attention (x_kv given) "
@@ -180,12 +198,14 @@ class MultiHeadAttention(nn.Module):
         if x_q.shape[0] != x_kv.shape[0]:
             raise ValueError(f"x_q has batch {x_q.shape[0]} but x_kv has batch {x_kv.shape[0]}")
         q = split_heads(self.q_proj(x_q), self.n_heads)
-        k = split_heads(self.k_proj(x_kv), self.n_heads)
-        v = split_heads(self.v_proj(x_kv), self.n_heads)
+        k = split_heads(self.k_proj(x_kv), self.n_kv_heads)
+        v = split_heads(self.v_proj(x_kv), self.n_kv_heads)
         offset = 0 if cache is None else cache.seq_len(layer_idx)
         if self.rope_base is not None:
             q, k = rope(q, self.rope_base, offset), rope(k, self.rope_base, offset)
         if cache is not None:
             k, v = cache.append(layer_idx, k, v)
-        heads, weights = scaled_dot_product_attention(q, k, v, mask, need_weights=need_weights)
+        group = self.n_heads // self.n_kv_heads
+        heads, weights = scaled_dot_product_attention(q, repeat_kv(k, group), repeat_kv(v, group),
+                                                      mask, need_weights=need_weights)
         return self.out_proj(merge_heads(heads)), weights

@@ -37,7 +37,7 @@ except ImportError:   # Windows
     fcntl = None
 
 import minillm
-from minillm.config import TransformerConfig
+from minillm.config import OMITTED_WHEN_DEFAULT, TransformerConfig
 from minillm.convert import state_dict_mismatches
 from minillm.files import atomic_write, sync_folder, temporary_name, write_durably
 
@@ -317,10 +317,12 @@ def _tensors_from(data, path):
 
 def _config_from(header, path):
     """The TransformerConfig in config.json: every field present (a missing one is not filled
-    with its default, which could build another model than the one saved)."""
+    with its default, which could build another model than the one saved), except those that
+    to_dict leaves out while they hold their default (OMITTED_WHEN_DEFAULT)."""
     if not isinstance(header.get("config"), dict):
         raise ValueError(f"{path} has no 'config' entry: it was not written by save_checkpoint")
-    missing = [f.name for f in fields(TransformerConfig) if f.name not in header["config"]]
+    missing = [f.name for f in fields(TransformerConfig)
+               if f.name not in header["config"] and f.name not in OMITTED_WHEN_DEFAULT]
     if missing:
         raise ValueError(f"{path}: 'config' lacks the TransformerConfig fields "
                          f"{', '.join(missing)}; save the checkpoint again")

@@ -23,6 +23,18 @@ def check_last_dim(name, x, expected, meaning="features"):
         )
 
 
+def check_kv_heads(n_heads, n_kv_heads):
+    """Grouped-query attention shares each key/value head among n_heads // n_kv_heads query
+    heads: the groups must come out whole."""
+    if isinstance(n_kv_heads, bool) or not isinstance(n_kv_heads, int) or n_kv_heads < 1:
+        raise ValueError(f"n_kv_heads must be a positive integer (or None = n_heads), "
+                         f"got {n_kv_heads!r}")
+    if n_heads % n_kv_heads:
+        raise ValueError(f"n_heads={n_heads} is not divisible by n_kv_heads={n_kv_heads}: each "
+                         "key/value head must serve a whole group of n_heads // n_kv_heads "
+                         "query heads")
+
+
 def check_qkv(q, k, v):
     """q: (..., seq_q, d_head), k: (..., seq_k, d_head), v: (..., seq_k, d_v)."""
     for name, x in (("q", q), ("k", k), ("v", v)):

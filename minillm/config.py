@@ -10,9 +10,16 @@ import math
 import numbers
 from dataclasses import asdict, dataclass, replace
 
+from minillm.checks import check_kv_heads
+
 NORMS = ("layer", "rms")
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "swiglu")
 POSITIONALS = ("learned", "sinusoidal", "rope", "none")
+
+
+# Fields added after checkpoints were already saved: config.json leaves them out while they hold
+# these defaults (and a config.json without them means these defaults).
+OMITTED_WHEN_DEFAULT = {"n_kv_heads": None}
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,10 @@ class TransformerConfig:
     vocab_size:     number of token ids the embedding table holds.
     d_model:        width of every token vector (the residual stream).
     n_heads:        attention heads; each head works in d_head = d_model // n_heads dimensions.
+    n_kv_heads:     key/value heads (grouped-query attention（分组查询注意力）): each group of
+                    n_heads // n_kv_heads query heads shares one key and one value head, so the
+                    k/v projections and the KV cache shrink by that factor. None = n_heads (plain
+                    multi-head attention); 1 = multi-query attention.
     n_layers:       how many layers (blocks) are stacked.
     d_ff:           hidden width of the feed-forward network.
     max_seq_len:    longest sequence the positional table (and the model) accepts.
@@ -41,6 +52,7 @@ class TransformerConfig:
     vocab_size: int = 256
     d_model: int = 64
     n_heads: int = 4
+    n_kv_heads: int | None = None
     n_layers: int = 2
     d_ff: int = 256
     max_seq_len: int = 128
@@ -71,6 +83,8 @@ class TransformerConfig:
                 f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}: "
                 "every head needs d_model // n_heads dimensions"
             )
+        if self.n_kv_heads is not None:
+            check_kv_heads(self.n_heads, self.n_kv_heads)
         _check_choice("norm", self.norm, NORMS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("positional", self.positional, POSITIONALS)
@@ -83,12 +97,24 @@ class TransformerConfig:
         """Width of one attention head: d_model // n_heads."""
         return self.d_model // self.n_heads
 
+    @property
+    def kv_heads(self) -> int:
+        """How many key/value heads attention has: n_kv_heads, or n_heads when it is unset."""
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
+
     def replace(self, **changes) -> TransformerConfig:
         """A copy with some fields changed: `cfg.replace(n_layers=4)`."""
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a dict (what checkpoints store). A field of OMITTED_WHEN_DEFAULT is left
+        out while it has its default, so a model that does not use it is saved exactly as before
+        the field existed."""
+        fields = asdict(self)
+        for name, default in OMITTED_WHEN_DEFAULT.items():
+            if fields[name] == default:
+                del fields[name]
+        return fields
 
     # ---- named, laptop-sized presets -------------------------------------------------------
     @classmethod

@@ -1,8 +1,9 @@
 """Weight converters: run the weights of a real reference implementation in minillm.
 
 Each `from_*` function reads one source layout (PyTorch's `nn.MultiheadAttention` and
-`nn.Transformer*Layer`, Hugging Face's GPT-2, BERT and Llama) and returns a state dict keyed for
-minillm's modules, plus, for layers and whole models, the `TransformerConfig` that rebuilds them:
+`nn.Transformer*Layer`, Hugging Face's GPT-2, BERT and Llama, llama.cpp's GGUF files) and returns
+a state dict keyed for minillm's modules, plus, for layers and whole models, the
+`TransformerConfig` that rebuilds them:
 
     cfg, state = from_hf_gpt2(hf_model)
     model = load_into(DecoderLM(cfg), state)                      # the PyTorch twin
@@ -31,18 +32,20 @@ def max_abs_diff(a, b) -> float:
     return float((a - b).abs().max()) if a.numel() else 0.0
 
 
-def load_into(module: nn.Module, state_dict: dict) -> nn.Module:
+def load_into(module: nn.Module, state_dict: dict, assign: bool = False) -> nn.Module:
     """Load state_dict (tensors or NumPy arrays) into module, strictly; returns the module.
 
     Missing keys, unexpected keys and shape mismatches raise one ValueError that lists them all:
     a checkpoint that does not fit must never load silently. Values are cast to the module's dtype.
+    assign=True: the module takes the given tensors themselves (no copy, their dtype kept), for a
+    module built on the "meta" device, which holds no memory and skips the random initialisation.
     """
     given = {name: torch.as_tensor(value) for name, value in state_dict.items()}
     problems = state_dict_mismatches(module, given)
     if problems:
         raise ValueError(f"the state dict does not fit this {type(module).__name__}:\n  "
                          + "\n  ".join(problems))
-    module.load_state_dict(given, strict=True)
+    module.load_state_dict(given, strict=True, assign=assign)
     return module
 
 
@@ -261,15 +264,14 @@ def from_hf_llama(model) -> tuple[TransformerConfig, dict]:
     (RMSNorm, minillm's norm1), self_attn.{q,k,v,o}_proj (o_proj = out_proj),
     post_attention_layernorm (norm2), mlp.{gate,up,down}_proj (SwiGLU); then model.norm and an
     untied lm_head. No biases; RoPE in the half-split (rotate_half) layout, as minillm's.
-    Refused: grouped-query attention, a head_dim other than hidden_size // heads, biases,
-    rope scaling or partial rotary, an activation other than SiLU.
+    Grouped-query attention (num_key_value_heads < num_attention_heads) becomes cfg.n_kv_heads:
+    k_proj and v_proj are then (num_key_value_heads * head_dim, d).
+    Refused: a head_dim other than hidden_size // heads, biases, rope scaling or partial rotary,
+    an activation other than SiLU.
     """
     c = model.config
     n_heads = c.num_attention_heads
     n_kv_heads = getattr(c, "num_key_value_heads", None) or n_heads
-    if n_kv_heads != n_heads:
-        raise ValueError(f"grouped-query attention (num_key_value_heads={n_kv_heads}, "
-                         f"num_attention_heads={n_heads}): minillm gives each head its own k, v")
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // n_heads
     if head_dim * n_heads != c.hidden_size:
         raise ValueError(f"head_dim={head_dim} * {n_heads} heads != hidden_size={c.hidden_size}")
@@ -279,6 +281,7 @@ def from_hf_llama(model) -> tuple[TransformerConfig, dict]:
         raise ValueError(f"hidden_act={c.hidden_act!r}: SwiGLU in minillm gates with SiLU")
     cfg = TransformerConfig.llama_like(
         vocab_size=c.vocab_size, d_model=c.hidden_size, n_heads=n_heads,
+        n_kv_heads=None if n_kv_heads == n_heads else n_kv_heads,
         n_layers=c.num_hidden_layers, d_ff=c.intermediate_size,
         max_seq_len=c.max_position_embeddings, norm_eps=c.rms_norm_eps,
         rope_base=_llama_rope_theta(c), tie_embeddings=c.tie_word_embeddings)
@@ -315,6 +318,95 @@ def _llama_rope_theta(config):
     if theta is None:
         raise ValueError("found no rope_theta in the config (rope_parameters or rope_theta)")
     return float(theta)
+
+
+# ---- GGUF files (llama.cpp) ---------------------------------------------------------------------
+
+# minillm name <- GGUF tensor name (llama.cpp's), whole model and inside layer i (blk.{i}.*)
+GGUF_LLAMA_NAMES = {"tok_emb": "token_embd", "final_norm": "output_norm", "lm_head": "output"}
+GGUF_LLAMA_LAYER_NAMES = {
+    "norm1": "attn_norm",
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.out_proj": "attn_output",
+    "norm2": "ffn_norm",
+    "ff.gate": "ffn_gate",
+    "ff.up": "ffn_up",
+    "ff.down": "ffn_down",
+}
+
+
+def from_gguf_llama(path) -> tuple[TransformerConfig, dict]:
+    """A llama.cpp GGUF file of a Llama-architecture model -> (config, state dict) of minillm's
+    DecoderLM, every weight dequantized to float32 (minillm.np.quants).
+
+    The container is read with the `gguf` package (GGUFReader: metadata and raw tensor bytes);
+    the numbers are decoded by minillm itself. Source layout: token_embd, output_norm, output
+    (absent = head tied to token_embd); per layer blk.{i}: attn_norm, attn_{q,k,v,output},
+    ffn_norm, ffn_{gate,up,down}. A GGUF shape lists the fastest-varying dimension first, so
+    [in, out] there is nn.Linear's (out, in) here. llama.cpp rotates adjacent pairs (2i, 2i+1)
+    and so stores the rows of attn_q and attn_k of each head permuted; they are put back in the
+    half-split order minillm's (and Hugging Face's) RoPE uses.
+    path: the .gguf file, or a gguf.GGUFReader already open on it.
+    """
+    import gguf
+
+    from minillm.np.quants import dequantize
+
+    reader = path if isinstance(path, gguf.GGUFReader) else gguf.GGUFReader(str(path))
+    meta = {name: field.contents() for name, field in reader.fields.items()
+            if not name.startswith("tokenizer.")}
+    arch = meta.get("general.architecture")
+    if arch != "llama":
+        raise ValueError(f"{path} holds a {arch!r} model; from_gguf_llama reads 'llama' only")
+    n_heads = int(meta["llama.attention.head_count"])
+    n_kv_heads = int(meta.get("llama.attention.head_count_kv", n_heads))
+    d_model = int(meta["llama.embedding_length"])
+    tensors = {t.name: t for t in reader.tensors}
+    rope_dims = int(meta.get("llama.rope.dimension_count", d_model // n_heads))
+    if rope_dims != d_model // n_heads:
+        raise ValueError(f"rope.dimension_count={rope_dims} != d_head={d_model // n_heads}: "
+                         "minillm rotates every dimension of a head")
+    if "llama.rope.scaling.type" in meta and meta["llama.rope.scaling.type"] != "none":
+        raise ValueError(f"rope scaling {meta['llama.rope.scaling.type']!r}: minillm "
+                         "implements plain RoPE")
+    cfg = TransformerConfig.llama_like(
+        vocab_size=tensors["token_embd.weight"].shape[1].item(), d_model=d_model,
+        n_heads=n_heads, n_kv_heads=None if n_kv_heads == n_heads else n_kv_heads,
+        n_layers=int(meta["llama.block_count"]), d_ff=int(meta["llama.feed_forward_length"]),
+        max_seq_len=int(meta["llama.context_length"]),
+        norm_eps=float(meta["llama.attention.layer_norm_rms_epsilon"]),
+        rope_base=float(meta.get("llama.rope.freq_base", 10000.0)),
+        tie_embeddings="output.weight" not in tensors)
+    names = {f"{ours}.weight": f"{theirs}.weight" for ours, theirs in GGUF_LLAMA_NAMES.items()}
+    for i in range(cfg.n_layers):
+        names.update({f"layers.{i}.{ours}.weight": f"blk.{i}.{theirs}.weight"
+                      for ours, theirs in GGUF_LLAMA_LAYER_NAMES.items()})
+    state = {}
+    for ours, theirs in names.items():
+        if theirs not in tensors:
+            if ours == "lm_head.weight":
+                continue
+            raise ValueError(f"{path} has no tensor {theirs} (minillm's {ours})")
+        t = tensors[theirs]
+        shape = tuple(int(n) for n in reversed(t.shape))
+        weight = dequantize(t.data, t.tensor_type.name).reshape(shape)
+        if theirs.endswith(("attn_q.weight", "attn_k.weight")):
+            heads = n_heads if theirs.endswith("attn_q.weight") else n_kv_heads
+            weight = rope_pairs_to_halves(weight, heads)
+        state[ours] = torch.from_numpy(weight.copy())
+    return cfg, state
+
+
+def rope_pairs_to_halves(weight, n_heads):
+    """The rows of a q or k projection (n_heads * d_head, d_model), reordered inside each head
+    from llama.cpp's interleaved RoPE layout (rows 2i and 2i+1 form rotated pair i) to the
+    half-split layout (rows i and i + d_head/2 form pair i) that minillm's `rope` rotates."""
+    rows = weight.shape[0]
+    d_head = rows // n_heads
+    return (weight.reshape(n_heads, d_head // 2, 2, *weight.shape[1:]).swapaxes(1, 2)
+            .reshape(weight.shape))
 
 
 def _hf_activation(name):

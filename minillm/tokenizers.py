@@ -307,7 +307,14 @@ class BPETokenizer(_Tokenizer):
     kind = "bpe"
     _CACHE_SIZE = 100_000   # pieces whose ids are remembered: text repeats its words
 
-    def __init__(self, merges=(), special_tokens=DEFAULT_SPECIAL_TOKENS):
+    def __init__(self, merges=(), special_tokens=DEFAULT_SPECIAL_TOKENS, vocab=None):
+        """merges: ordered pairs of byte strings; special_tokens: never split, never merged.
+        vocab: optional {token as shown (e.g. 'Ġthe'): id} giving every token its id, for a
+        vocabulary made elsewhere (GPT-2's vocab.json, a GGUF file); its tokens must be exactly
+        the special tokens, the merges' results and the 256 bytes, except that bytes which
+        never occur in UTF-8 text may be left out (SmolLM2 leaves out 21): such a byte is then
+        dropped by encode, as Hugging Face's BPE without an unknown token drops it.
+        None = the layout above."""
         special_tokens = _check_special_tokens(special_tokens)
         self._symbol_bytes = [bytes([b]) for b in range(256)]   # symbol = id - len(special)
         self._ranks = {}   # (symbol, symbol) -> (merge rank, merged symbol)
@@ -325,9 +332,51 @@ class BPETokenizer(_Tokenizer):
                 self._symbol_bytes.append(left + right)
             self._ranks[pair] = (rank, symbol_of[left + right])
             self.merges.append((left, right))
-        super().__init__(special_tokens + [_shown(t) for t in self._symbol_bytes], special_tokens)
+        shown = [_shown(t) for t in self._symbol_bytes]
+        tokens = special_tokens + shown if vocab is None else _tokens_by_id(vocab, special_tokens,
+                                                                             shown)
+        super().__init__(tokens, special_tokens)
         self._offset = len(special_tokens)
+        # symbol -> id (None: a byte the vocabulary lacks), id -> symbol (None: a special token)
+        self._symbol_ids = [self._token_to_id.get(token) for token in shown]
+        self._id_symbols = [None] * self.vocab_size
+        for symbol, i in enumerate(self._symbol_ids):
+            if i is not None:
+                self._id_symbols[i] = symbol
         self._cache = {}
+
+    @classmethod
+    def from_files(cls, vocab_file, merges_file, special_tokens=()) -> BPETokenizer:
+        """GPT-2-style files made by any byte-level BPE trainer: vocab.json ({token: id}) and
+        merges.txt (one merge per line, ranked by line). special_tokens: the vocabulary's tokens
+        that are not bytes or merges (e.g. '<|endoftext|>'); they keep their ids from vocab.json."""
+        vocab = _read_json(vocab_file)
+        if not isinstance(vocab, dict):
+            raise ValueError(f"{vocab_file} should hold one JSON object {{token: id}}")
+        return cls(_parse_merges(merges_file), special_tokens, vocab=vocab)
+
+    @classmethod
+    def from_gguf(cls, path) -> BPETokenizer:
+        """The byte-level BPE tokenizer stored in a llama.cpp GGUF file's metadata:
+        tokenizer.ggml.tokens (id -> token, shown with GPT-2's byte stand-ins), token_type
+        (3 = control: the special tokens) and merges ("Ġ t", ranked by position). Needs the
+        `gguf` package to read the container. path: the .gguf file, or a gguf.GGUFReader
+        already open on it (parsing the metadata takes seconds)."""
+        import gguf
+
+        reader = path if isinstance(path, gguf.GGUFReader) else gguf.GGUFReader(str(path))
+        fields = reader.fields
+        model = fields["tokenizer.ggml.model"].contents() if "tokenizer.ggml.model" in fields \
+            else None
+        if model != "gpt2":
+            raise ValueError(f"{path} has a {model!r} tokenizer; BPETokenizer reads byte-level "
+                             "BPE ('gpt2') vocabularies")
+        tokens = fields["tokenizer.ggml.tokens"].contents()
+        kinds = fields["tokenizer.ggml.token_type"].contents()
+        special = [token for token, kind in zip(tokens, kinds) if kind == GGUF_CONTROL_TOKEN]
+        merges = [tuple(_token_bytes(part, "the GGUF merges") for part in line.split(" "))
+                  for line in fields["tokenizer.ggml.merges"].contents()]
+        return cls(merges, special, vocab={token: i for i, token in enumerate(tokens)})
 
     @classmethod
     def train(cls, texts, vocab_size: int, special_tokens=DEFAULT_SPECIAL_TOKENS) -> BPETokenizer:
@@ -374,7 +423,8 @@ class BPETokenizer(_Tokenizer):
             if len(self._cache) >= self._CACHE_SIZE:
                 self._cache.clear()
             symbols = self._apply_merges(list(_utf8(word)))
-            self._cache[word] = [self._offset + s for s in symbols]
+            ids = [self._symbol_ids[s] for s in symbols]
+            self._cache[word] = [i for i in ids if i is not None]
         return self._cache[word]
 
     def _apply_merges(self, symbols):
@@ -390,17 +440,18 @@ class BPETokenizer(_Tokenizer):
     def token_bytes(self, i: int) -> bytes:
         """The bytes token i stands for (a special token: its UTF-8 text)."""
         i = self._as_ids([i])[0]
-        if i < self._offset:
+        if self._id_symbols[i] is None:
             return self._id_to_token[i].encode("utf-8")
-        return self._symbol_bytes[i - self._offset]
+        return self._symbol_bytes[self._id_symbols[i]]
 
     def decode(self, ids, skip_special: bool = False) -> str:
         """Exact inverse of encode. Bytes that are not valid UTF-8 (an id sequence cut inside a
         character) become U+FFFD '�'."""
         parts, run = [], bytearray()
         for i in self._as_ids(ids):
-            if i >= self._offset:
-                run += self._symbol_bytes[i - self._offset]
+            symbol = self._id_symbols[i]
+            if symbol is not None:
+                run += self._symbol_bytes[symbol]
                 continue
             parts.append(run.decode("utf-8", errors="replace"))
             run = bytearray()
@@ -420,19 +471,60 @@ class BPETokenizer(_Tokenizer):
         lines = ["#version: 0.2"] + [f"{_shown(left)} {_shown(right)}"
                                      for left, right in self.merges]
         atomic_write(folder / "merges.txt", "\n".join(lines) + "\n")
-        _write_json(folder / CONFIG_FILE, {"kind": self.kind,
-                                           "special_tokens": list(self.special_tokens)})
+        config = {"kind": self.kind, "special_tokens": list(self.special_tokens)}
+        if not self._has_default_ids():
+            config["ids_from_vocab"] = True     # load() takes the ids from vocab.json
+        _write_json(folder / CONFIG_FILE, config)
 
     @classmethod
     def load(cls, folder) -> BPETokenizer:
         folder = Path(folder)
         config = _read_config(folder, cls.kind, {"special_tokens": list})
+        if config.get("ids_from_vocab"):
+            return cls.from_files(folder / "vocab.json", folder / "merges.txt",
+                                  config["special_tokens"])
         merges = _parse_merges(folder / "merges.txt")
         tokenizer = cls(merges, config["special_tokens"])
         if _read_json(folder / "vocab.json") != tokenizer._token_to_id:
             raise ValueError(f"{folder / 'vocab.json'} is corrupt: it does not match "
                              f"merges.txt and the special tokens")
         return tokenizer
+
+    def _has_default_ids(self):
+        """True if the ids are the class's own layout: special tokens, 256 bytes, merges."""
+        return (self._symbol_ids == list(range(self._offset, self.vocab_size))
+                and list(self.special_tokens.values()) == list(range(self._offset)))
+
+
+GGUF_CONTROL_TOKEN = 3   # llama.cpp's token type of special (control) tokens
+
+
+def _tokens_by_id(vocab, special_tokens, shown) -> list[str]:
+    """vocab {token: id} as the list of tokens by id, once its tokens are known to be exactly the
+    special tokens and the shown symbols (single bytes may be missing), and its ids exactly
+    0 .. len(vocab) - 1."""
+    expected = set(special_tokens) | set(shown[256:])
+    missing, extra = expected - set(vocab), set(vocab) - expected - set(shown[:256])
+    if missing or extra:
+        raise ValueError(f"the vocabulary does not match the merges and special tokens: "
+                         f"{len(missing)} token(s) missing (e.g. {sorted(missing)[:5]}), "
+                         f"{len(extra)} unexpected (e.g. {sorted(extra)[:5]}; a special token "
+                         f"must be named in special_tokens)")
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise ValueError(f"the vocabulary's ids must be 0 .. {len(vocab) - 1}, each used once")
+    tokens = [""] * len(vocab)
+    for token, i in vocab.items():
+        tokens[i] = token
+    return tokens
+
+
+def _token_bytes(shown: str, where: str) -> bytes:
+    """'Ġthe' -> b' the': a token shown with GPT-2's byte stand-ins, back to its bytes."""
+    try:
+        return bytes(CHAR_TO_BYTE[c] for c in shown)
+    except KeyError as err:
+        raise ValueError(f"{where} hold {shown!r}, whose {err.args[0]!r} stands for no "
+                         "byte") from None
 
 
 def _shown(token: bytes) -> str:

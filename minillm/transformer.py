@@ -109,7 +109,7 @@ def _feed_forward(cfg):
 
 def _attention(cfg, rotary):
     rope_base = cfg.rope_base if rotary and cfg.positional == "rope" else None
-    return MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.bias, rope_base)
+    return MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.bias, rope_base, cfg.n_kv_heads)
 
 
 class EncoderLayer(nn.Module):

@@ -226,3 +226,117 @@ def test_fused_attention_gives_nan_wherever_the_explicit_path_does(where, value,
     assert fused[0].isfinite().all()                      # the other sequence is untouched
     finite = fused.isfinite()
     assert torch.allclose(explicit[finite], fused[finite], atol=1e-6)
+
+
+# ---- grouped-query attention ---------------------------------------------------------------
+
+GQA_HEADS, GQA_KV_HEADS, GQA_D_MODEL = 6, 2, 12     # 3 query heads share each key/value head
+
+
+def _gqa(rope, n_kv_heads=GQA_KV_HEADS):
+    module = M.MultiHeadAttention(GQA_D_MODEL, GQA_HEADS, bias=True, n_kv_heads=n_kv_heads,
+                                  rope_base=10000.0 if rope else None)
+    return randomized(module, seed=4)
+
+
+def test_repeat_kv_gives_each_query_head_its_groups_key_value_head():
+    kv = randn(2, 2, 3, 4, seed=1)
+    repeated = mnp.repeat_kv(kv, 3)
+    assert repeated.shape == (2, 6, 3, 4)
+    for h in range(6):
+        np.testing.assert_array_equal(repeated[:, h], kv[:, h // 3])
+    assert mnp.repeat_kv(kv, 1) is kv
+    assert torch.equal(M.repeat_kv(torch.tensor(kv), 3), torch.tensor(repeated))
+    np.testing.assert_array_equal(mnp.repeat_kv_backward(np.ones((2, 6, 3, 4)), 3),
+                                  np.full((2, 2, 3, 4), 3.0))
+
+
+def test_gqa_projections_and_cache_have_only_the_key_value_heads():
+    module = _gqa(rope=True)
+    d_head = GQA_D_MODEL // GQA_HEADS
+    assert module.k_proj.weight.shape == module.v_proj.weight.shape == (2 * d_head, GQA_D_MODEL)
+    assert module.q_proj.weight.shape == (GQA_D_MODEL, GQA_D_MODEL)
+    cache, np_cache = M.KVCache(1), mnp.KVCache(1)
+    x = randn(2, 5, GQA_D_MODEL, seed=5)
+    module(torch.tensor(x), mask=_t(mnp.causal_mask(5)), cache=cache)
+    mnp.multi_head_attention(to_np_params(module), x, None, mnp.causal_mask(5), GQA_HEADS,
+                             module.rope_base, np_cache, n_kv_heads=GQA_KV_HEADS)
+    for keys in (cache.keys[0], cache.values[0], np_cache.keys[0], np_cache.values[0]):
+        assert tuple(keys.shape) == (2, GQA_KV_HEADS, 5, d_head)
+
+
+@pytest.mark.parametrize("case", MHA_CASES)
+@pytest.mark.parametrize("rope", [False, True])
+def test_gqa_numpy_twin_and_torch_sdpa_with_enable_gqa_agree(case, rope):
+    module = _gqa(rope)
+    x_q, x_kv, mask = _mha_inputs(case)
+    x_q = randn(*x_q.shape[:2], GQA_D_MODEL, seed=5)
+    x_kv = None if x_kv is None else randn(*x_kv.shape[:2], GQA_D_MODEL, seed=6)
+    out, weights = mnp.multi_head_attention(to_np_params(module), x_q, x_kv, mask, GQA_HEADS,
+                                            module.rope_base, n_kv_heads=GQA_KV_HEADS)
+    t_q, t_kv = torch.tensor(x_q), None if x_kv is None else torch.tensor(x_kv)
+    explicit, t_weights = module(t_q, t_kv, _t(mask), need_weights=True)
+    fused, _ = module(t_q, t_kv, _t(mask))
+    assert weights.shape[1] == GQA_HEADS
+    assert_close(out, explicit, atol=1e-12)
+    assert_close(out, fused, atol=1e-12)
+    assert_close(weights, t_weights, atol=1e-12)
+
+    # torch's own kernel, fed the un-repeated key/value heads
+    with torch.no_grad():
+        src = t_q if t_kv is None else t_kv
+        q = M.split_heads(module.q_proj(t_q), GQA_HEADS)
+        k = M.split_heads(module.k_proj(src), GQA_KV_HEADS)
+        v = M.split_heads(module.v_proj(src), GQA_KV_HEADS)
+        if rope:
+            q, k = M.rope(q, module.rope_base), M.rope(k, module.rope_base)
+        rows_seeing_a_key = None if mask is None else _t(mask).any(-1, keepdim=True)
+        heads = F.scaled_dot_product_attention(q, k, v, attn_mask=_t(mask), enable_gqa=True)
+        reference = module.out_proj(M.merge_heads(heads))
+    if rows_seeing_a_key is None or rows_seeing_a_key.all():
+        assert_close(out, reference, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", MHA_CASES)
+@pytest.mark.parametrize("rope", [False, True])
+def test_gqa_backward_sums_each_groups_gradient_like_autograd(case, rope):
+    module = _gqa(rope)
+    x_q, x_kv, mask = _mha_inputs(case)
+    x_q = randn(*x_q.shape[:2], GQA_D_MODEL, seed=5)
+    x_kv = None if x_kv is None else randn(*x_kv.shape[:2], GQA_D_MODEL, seed=6)
+    tx_q = leaf(x_q)
+    tx_kv = None if x_kv is None else leaf(x_kv)
+    out, _ = module(tx_q, tx_kv, _t(mask))
+    dout = randn(*out.shape, seed=8)
+    out.backward(torch.tensor(dout))
+    dx_q, dx_kv, grads = mnp.multi_head_attention_backward(
+        dout, to_np_params(module), x_q, x_kv, mask, GQA_HEADS, module.rope_base,
+        n_kv_heads=GQA_KV_HEADS)
+    assert_close(dx_q, tx_q.grad)
+    if x_kv is not None:
+        assert_close(dx_kv, tx_kv.grad)
+    assert grads["k_proj.weight"].shape == tuple(module.k_proj.weight.shape)
+    assert_grads_close(grads, param_grads(module))
+
+
+def test_one_key_value_head_per_query_head_is_plain_multi_head_attention():
+    plain = _mha(True, True)
+    x = torch.tensor(randn(2, 6, D_MODEL, seed=5))
+    again = M.MultiHeadAttention(D_MODEL, N_HEADS, rope_base=10000.0, n_kv_heads=N_HEADS).double()
+    again.load_state_dict(plain.state_dict())
+    assert torch.equal(plain(x)[0], again(x)[0])        # bit for bit
+    params = to_np_params(plain)
+    np.testing.assert_array_equal(
+        mnp.multi_head_attention(params, x.numpy(), n_heads=N_HEADS, rope_base=10000.0)[0],
+        mnp.multi_head_attention(params, x.numpy(), n_heads=N_HEADS, rope_base=10000.0,
+                                 n_kv_heads=N_HEADS)[0])
+
+
+def test_gqa_refuses_key_value_heads_that_do_not_divide_the_heads():
+    with pytest.raises(ValueError, match="n_heads=6 is not divisible by n_kv_heads=4"):
+        M.MultiHeadAttention(GQA_D_MODEL, GQA_HEADS, n_kv_heads=4)
+    params = to_np_params(_gqa(rope=False))
+    with pytest.raises(ValueError, match="n_heads=6 is not divisible by n_kv_heads=4"):
+        mnp.multi_head_attention(params, randn(1, 3, GQA_D_MODEL), n_heads=6, n_kv_heads=4)
+    with pytest.raises(ValueError, match="pass n_kv_heads=2"):   # GQA weights, n_kv_heads forgotten
+        mnp.multi_head_attention(params, randn(1, 3, GQA_D_MODEL), n_heads=6)

@@ -201,7 +201,10 @@ def test_bad_input_raises_a_value_error_that_names_the_problem(call, message):
                                r"'none'\), got 'alibi'"),
     (dict(positional="rope", d_model=20, n_heads=4), r"d_head=5 is odd"),
     (dict(n_layers=0), r"n_layers must be a positive integer, got 0"),
-], ids=["heads", "norm", "activation", "positional", "rope_odd_d_head", "no_layers"])
+    (dict(n_heads=4, n_kv_heads=3), r"n_heads=4 is not divisible by n_kv_heads=3"),
+    (dict(n_heads=4, n_kv_heads=0), r"n_kv_heads must be a positive integer"),
+], ids=["heads", "norm", "activation", "positional", "rope_odd_d_head", "no_layers",
+        "kv_heads_not_dividing", "no_kv_heads"])
 def test_config_rejects_impossible_models_before_any_weight_exists(changes, message):
     with pytest.raises(ValueError, match=message):
         TransformerConfig(**changes)

@@ -18,6 +18,7 @@ SMALL = dict(vocab_size=40, d_model=16, n_heads=4, n_layers=2, d_ff=24, max_seq_
 CONFIGS = {
     "gpt2_like": TransformerConfig.gpt2_like(**SMALL),
     "llama_like": TransformerConfig.llama_like(**SMALL),
+    "llama_gqa": TransformerConfig.llama_like(**SMALL, n_kv_heads=2),   # 2 query heads per k/v
     "post_ln_sinusoidal": TransformerConfig(**SMALL, norm_first=False, positional="sinusoidal"),
 }
 CHUNKS = (5, 1, 1, 4)        # a prompt, two single tokens, then several at once
@@ -61,7 +62,9 @@ def test_feeding_chunks_through_a_cache_equals_one_full_forward(name, need_weigh
                 assert_close(weights, full_attentions[layer][:, :, new, :new.stop], atol=1e-12)
         seen += chunk.shape[1]
     assert cache.seq_len() == ids.shape[1]
-    assert cache.keys[1].shape == (2, model.cfg.n_heads, ids.shape[1], model.cfg.d_head)
+    # only the key/value heads are cached (n_kv_heads of them under grouped-query attention)
+    assert cache.keys[1].shape == (2, model.cfg.kv_heads, ids.shape[1], model.cfg.d_head)
+    assert cache.values[1].shape == cache.keys[1].shape
     assert_close(torch.cat(logits, dim=1), full_logits, atol=1e-12)
 
 
@@ -112,7 +115,7 @@ def test_cross_attention_refuses_a_cache():
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("mode", SAMPLING)
-@pytest.mark.parametrize("name", ["gpt2_like", "llama_like"])
+@pytest.mark.parametrize("name", ["gpt2_like", "llama_like", "llama_gqa"])
 def test_cached_generation_is_token_for_token_identical_to_uncached(name, mode, dtype):
     model = _model(name).to(dtype)
     prompt = _ids(3, 4)

@@ -60,6 +60,9 @@ MODELS = {
     "gpt2": (small_gpt2, from_hf_gpt2, DecoderLM, mnp.decoder_lm, True),
     "bert": (small_bert, from_hf_bert, Encoder, mnp.encoder, False),
     "llama": (small_llama, from_hf_llama, DecoderLM, mnp.decoder_lm, True),
+    # grouped-query attention: 2 key/value heads, each shared by 2 of the 4 query heads
+    "llama_gqa": (lambda: small_llama(num_key_value_heads=2), from_hf_llama, DecoderLM,
+                  mnp.decoder_lm, True),
 }
 
 
@@ -147,9 +150,11 @@ def llama_without_float32_casts(monkeypatch):
     dtype (to protect half-precision training), so a float64 Llama is only float32-accurate (about
     3e-8 here). To hold it to 1e-10 these three functions are replaced by copies without the
     float32 casts; nothing else in the reference changes."""
-    for name in ("LlamaRMSNorm", "LlamaRotaryEmbedding", "eager_attention_forward"):
+    for name in ("LlamaRMSNorm", "LlamaRotaryEmbedding", "eager_attention_forward", "repeat_kv"):
         if not hasattr(modeling_llama, name):
             pytest.skip(f"this transformers version has no modeling_llama.{name} to patch")
+
+    repeat_kv = modeling_llama.repeat_kv
 
     def rms_norm(self, x):
         return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True)
@@ -163,6 +168,8 @@ def llama_without_float32_casts(monkeypatch):
         return angles.cos().to(x.dtype), angles.sin().to(x.dtype)
 
     def eager_attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+        groups = module.num_key_value_groups           # grouped-query attention: share k, v
+        key, value = repeat_kv(key, groups), repeat_kv(value, groups)
         scores = query @ key.transpose(2, 3) * scaling
         if attention_mask is not None:
             scores = scores + attention_mask
@@ -178,7 +185,7 @@ def llama_without_float32_casts(monkeypatch):
 @pytest.mark.parametrize("dtype", list(TOLERANCE), ids=["float32", "float64"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_minillm_equals_hugging_face(name, dtype, padding, request):
-    if name == "llama" and dtype == torch.float64:
+    if name.startswith("llama") and dtype == torch.float64:
         request.getfixturevalue("llama_without_float32_casts")
     diffs = differences(name, dtype, padding)
     worst = max(diffs, key=diffs.get)
@@ -225,7 +232,6 @@ def test_tied_and_untied_heads_convert(build, convert):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"num_key_value_heads": 2}, "grouped-query attention"),
     ({"rope_scaling": {"rope_type": "linear", "factor": 2.0}}, "rope_type='linear'"),
     ({"attention_bias": True}, "attention_bias"),
     ({"hidden_act": "gelu"}, "hidden_act"),
@@ -249,3 +255,24 @@ def test_load_into_rejects_a_mismatched_state_dict_in_plain_words():
     assert "layers.0.ff.up.weight has shape" in message
     assert f"({D_FF}, {D_MODEL})" in message and f"({2 * D_FF}, {D_MODEL})" in message
     assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
+
+
+def test_load_into_with_assign_fills_a_model_built_on_the_meta_device():
+    cfg, state = from_gpt2_state()
+    with torch.device("meta"):
+        empty = DecoderLM(cfg)                   # no memory, no random initialisation
+    model = load_into(empty, state, assign=True).eval()
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert model.tok_emb.weight.data_ptr() == state["tok_emb.weight"].data_ptr()   # no copy
+    reference = load_into(DecoderLM(cfg).eval(), state)
+    ids, _, _ = inputs("none")
+    with torch.no_grad():
+        assert torch.equal(model(ids)[0], reference(ids)[0])
+    state.pop("final_norm.weight")
+    with torch.device("meta"):
+        with pytest.raises(ValueError, match="missing from the state dict: final_norm.weight"):
+            load_into(DecoderLM(cfg), state, assign=True)
+
+
+def from_gpt2_state():
+    return from_hf_gpt2(prepared(small_gpt2(), torch.float32))

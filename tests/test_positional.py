@@ -98,3 +98,26 @@ def test_rope_backward_equals_autograd(offset):
     xt = leaf(x)
     M.rope(xt, 500.0, offset).backward(torch.tensor(dy))
     assert_close(mnp.rope_backward(dy, 500.0, offset), xt.grad)
+
+
+def test_llama_cpp_rotates_adjacent_pairs_of_rows_that_rope_pairs_to_halves_puts_back():
+    """A GGUF file stores each head's q/k rows permuted so that llama.cpp can rotate adjacent
+    pairs (2i, 2i+1); rotating those pairs gives the same numbers as minillm's half-split rope
+    (i, i + d_head/2) of the original rows, and rope_pairs_to_halves undoes the permutation."""
+    from minillm.convert import rope_pairs_to_halves
+
+    n_heads, d_head, d_model, seq, base = 3, 8, 12, 5, 100.0
+    weight = randn(n_heads * d_head, d_model, seed=1)
+    # llama.cpp's convert_hf_to_gguf.py permute(): half-split rows -> interleaved rows
+    stored = weight.reshape(n_heads, 2, d_head // 2, d_model).swapaxes(1, 2).reshape(weight.shape)
+    np.testing.assert_array_equal(rope_pairs_to_halves(stored, n_heads), weight)
+
+    x = randn(1, seq, d_model, seed=2)
+    halves = mnp.rope(mnp.split_heads(x @ weight.T, n_heads), base)
+    pairs = mnp.split_heads(x @ stored.T, n_heads)
+    angle = np.arange(seq)[:, None] * base ** (-np.arange(0, d_head, 2) / d_head)
+    even, odd = pairs[..., 0::2], pairs[..., 1::2]
+    rotated_even = even * np.cos(angle) - odd * np.sin(angle)
+    rotated_odd = even * np.sin(angle) + odd * np.cos(angle)
+    assert_close(rotated_even, halves[..., :d_head // 2], atol=1e-12)
+    assert_close(rotated_odd, halves[..., d_head // 2:], atol=1e-12)

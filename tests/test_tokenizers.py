@@ -16,6 +16,7 @@ import unicodedata
 from collections import Counter
 from pydoc_data.topics import topics
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -30,6 +31,7 @@ from minillm.tokenizers import (
     BPETokenizer,
     CharTokenizer,
     WordPieceTokenizer,
+    _shown,
     load_tokenizer,
 )
 
@@ -488,3 +490,57 @@ def test_a_vocabulary_that_cannot_be_written_as_utf8_leaves_no_file(tmp_path):
     with pytest.raises(UnicodeEncodeError):
         tokenizer.save(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- a vocabulary made elsewhere: GPT-2-style files with their own ids ---------------------------
+
+def _shuffled_vocab_files(bpe, folder, drop_byte=None):
+    """bpe's vocab.json and merges.txt, its special tokens moved to the end and every other id
+    shuffled, as another trainer might number them; drop_byte: a byte token left out."""
+    bpe.save(folder)
+    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    specials = list(bpe.special_tokens)
+    ordinary = [t for t in vocab if t not in specials and t != drop_byte]
+    order = np.random.default_rng(0).permutation(len(ordinary))
+    new = {ordinary[j]: i for i, j in enumerate(order)}
+    new.update({t: len(new) + k for k, t in enumerate(specials)})
+    (folder / "vocab.json").write_text(json.dumps(new), encoding="utf-8")
+    return new
+
+
+def test_bpe_from_files_keeps_the_ids_of_the_vocabulary_file(bpe, tmp_path):
+    vocab = _shuffled_vocab_files(bpe, tmp_path)
+    other = BPETokenizer.from_files(tmp_path / "vocab.json", tmp_path / "merges.txt",
+                                    list(bpe.special_tokens))
+    tokenizers = pytest.importorskip("tokenizers")
+    hf = tokenizers.ByteLevelBPETokenizer(str(tmp_path / "vocab.json"),
+                                          str(tmp_path / "merges.txt"))
+    for text in (CODE, MIXED):
+        ids = other.encode(text)
+        assert ids == hf.encode(text).ids
+        assert other.tokenize(text) == bpe.tokenize(text)          # same tokens, other ids
+        assert other.decode(ids) == text
+    assert other.special_tokens == {t: vocab[t] for t in bpe.special_tokens}
+    assert other.encode("<s>x</s>", allowed_special=True)[0] == vocab["<s>"]
+    other.save(tmp_path / "again")
+    loaded = BPETokenizer.load(tmp_path / "again")
+    assert loaded.encode(MIXED) == other.encode(MIXED)
+
+
+def test_a_byte_missing_from_the_vocabulary_is_dropped_like_hugging_face(bpe, tmp_path):
+    missing = _shown(bytes([0xF1]))          # lead byte of U+40000..U+7FFFF: never in the merges
+    _shuffled_vocab_files(bpe, tmp_path, drop_byte=missing)
+    other = BPETokenizer.from_files(tmp_path / "vocab.json", tmp_path / "merges.txt",
+                                    list(bpe.special_tokens))
+    tokenizers = pytest.importorskip("tokenizers")
+    hf = tokenizers.ByteLevelBPETokenizer(str(tmp_path / "vocab.json"),
+                                          str(tmp_path / "merges.txt"))
+    text = "a\U00040000b"                  # bytes F1 80 80 80
+    assert other.encode(text) == hf.encode(text).ids
+    assert len(other.encode(text)) == len(bpe.encode(text)) - 1
+
+
+def test_a_vocabulary_that_does_not_match_the_merges_is_refused(bpe, tmp_path):
+    _shuffled_vocab_files(bpe, tmp_path)
+    with pytest.raises(ValueError, match="a special token must be named in special_tokens"):
+        BPETokenizer.from_files(tmp_path / "vocab.json", tmp_path / "merges.txt")

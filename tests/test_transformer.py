@@ -24,6 +24,7 @@ SMALL = dict(vocab_size=40, d_model=16, n_heads=4, n_layers=2, d_ff=24, max_seq_
 CONFIGS = {
     "gpt2_like": TransformerConfig.gpt2_like(**SMALL),
     "llama_like": TransformerConfig.llama_like(**SMALL),
+    "llama_gqa": TransformerConfig.llama_like(**SMALL, n_kv_heads=1),   # multi-query attention
     "bert_like": TransformerConfig.bert_like(**SMALL),
     "post_ln_sinusoidal_relu_untied": TransformerConfig(
         **SMALL, norm_first=False, positional="sinusoidal", activation="relu",

@@ -11,6 +11,8 @@ from minillm.np.attention import (
     multi_head_attention,
     multi_head_attention_backward,
     padding_mask,
+    repeat_kv,
+    repeat_kv_backward,
     scaled_dot_product_attention,
     scaled_dot_product_attention_backward,
     split_heads,

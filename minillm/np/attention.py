@@ -4,6 +4,9 @@ Mask convention, everywhere in minillm: a boolean array, **True = may attend**, 
 the scores' shape (batch, heads, seq_q, seq_k). (That is PyTorch's `F.scaled_dot_product_attention`
 convention; `nn.MultiheadAttention` uses the opposite one.)
 During generation a `KVCache` keeps the keys and values of the tokens already read.
+Grouped-query attention (n_kv_heads < n_heads) gives several query heads one shared key/value
+head: `repeat_kv` copies each key/value head to its group before the scores, and its backward
+sums the group's gradients back into the shared head.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import numpy as np
 from minillm.checks import (
     check_cache_continues,
     check_cache_layers,
+    check_kv_heads,
     check_last_dim,
     check_mask,
     check_ndim,
@@ -81,12 +85,32 @@ def merge_heads(x):
     return x.transpose(0, 2, 1, 3).reshape(batch, seq, heads * d_head)
 
 
+def repeat_kv(x, n_rep):
+    """(batch, kv_heads, seq, d_head) -> (batch, kv_heads * n_rep, seq, d_head): key/value head j
+    serves query heads j * n_rep ... (j + 1) * n_rep - 1 (grouped-query attention; n_rep =
+    n_heads // n_kv_heads). n_rep = 1 returns x itself."""
+    if n_rep == 1:
+        return x
+    return np.repeat(x, n_rep, axis=1)
+
+
+def repeat_kv_backward(dx, n_rep):
+    """Gradient of repeat_kv: (batch, kv_heads * n_rep, seq, d_head) -> (batch, kv_heads, seq,
+    d_head). A shared head was used by every query head of its group, so it receives the sum of
+    their gradients."""
+    if n_rep == 1:
+        return dx
+    batch, heads, seq, d_head = dx.shape
+    return dx.reshape(batch, heads // n_rep, n_rep, seq, d_head).sum(axis=2)
+
+
 class KVCache:
     """The keys and values of every token a model has already read, kept for generation.
 
     Generating token t+1 needs the keys and values of tokens 0..t, and those of 0..t-1 were
     computed at the previous step: the cache keeps them, so each step feeds only the new token.
-    keys[layer], values[layer]: (batch, heads, seq_so_far, d_head), None before the first step.
+    keys[layer], values[layer]: (batch, kv_heads, seq_so_far, d_head), None before the first step;
+    with grouped-query attention only the n_kv_heads shared heads are kept, not their copies.
     """
 
     def __init__(self, n_layers):
@@ -103,8 +127,8 @@ class KVCache:
         check_cache_layers(len(self.keys), n_layers)
 
     def append(self, layer_idx, k, v):
-        """Add the new tokens' k, v: (batch, heads, seq_new, d_head); return all keys and values,
-        (batch, heads, seq_so_far + seq_new, d_head) each."""
+        """Add the new tokens' k, v: (batch, kv_heads, seq_new, d_head); return all keys and
+        values, (batch, kv_heads, seq_so_far + seq_new, d_head) each."""
         check_cache_layers(len(self.keys), layer_idx + 1)
         if self.keys[layer_idx] is not None:
             check_cache_continues(self.keys[layer_idx], k)
@@ -115,11 +139,12 @@ class KVCache:
 
 
 def multi_head_attention(params, x_q, x_kv=None, mask=None, n_heads=1, rope_base=None,
-                         cache=None, layer_idx=0):
+                         cache=None, layer_idx=0, n_kv_heads=None):
     """Project, split into heads, attend, merge, project back.
 
-    params: {"q_proj.weight", "k_proj.weight", "v_proj.weight", "out_proj.weight"} each
-            (d_model, d_model) in the (out, in) layout of nn.Linear, plus ".bias" (d_model,) if any.
+    params: {"q_proj.weight", "k_proj.weight", "v_proj.weight", "out_proj.weight"} in the
+            (out, in) layout of nn.Linear: q_proj and out_proj (d_model, d_model), k_proj and
+            v_proj (n_kv_heads * d_head, d_model); plus ".bias" (out,) if any.
     x_q:  (batch, seq_q, d_model) the queries' inputs.
     x_kv: (batch, seq_k, d_model) the keys' and values' inputs; None = x_q (self-attention),
           otherwise cross-attention (e.g. decoder queries over encoder outputs).
@@ -128,36 +153,46 @@ def multi_head_attention(params, x_q, x_kv=None, mask=None, n_heads=1, rope_base
     cache: a KVCache (self-attention only). The new k, v are appended to those cached for
           layer_idx and the queries attend over all of them, so seq_k = cached + seq_q (the mask
           must cover them all: `causal_mask(seq_q, seq_k)`); rotary positions continue after the
-          cached ones.
+          cached ones. The cache holds the n_kv_heads shared heads.
+    n_kv_heads: key/value heads (grouped-query attention); None = n_heads. Query head h reads
+          key/value head h // (n_heads // n_kv_heads).
     Returns (out, weights): out (batch, seq_q, d_model); weights (batch, n_heads, seq_q, seq_k).
     """
     if cache is not None and x_kv is not None:
         raise ValueError("a KV cache holds self-attention keys; cross-attention (x_kv given) "
                          "takes its keys from x_kv")
+    n_kv_heads = _kv_heads(n_heads, n_kv_heads)
     offset = 0 if cache is None else cache.seq_len(layer_idx)
-    q, k, v = _project_qkv(params, x_q, x_kv, n_heads, rope_base, offset)
+    q, k, v = _project_qkv(params, x_q, x_kv, n_heads, rope_base, offset, n_kv_heads)
     if cache is not None:
         k, v = cache.append(layer_idx, k, v)
-    heads, weights = scaled_dot_product_attention(q, k, v, mask)
+    group = n_heads // n_kv_heads
+    heads, weights = scaled_dot_product_attention(q, repeat_kv(k, group), repeat_kv(v, group),
+                                                  mask)
     out = linear(subparams(params, "out_proj"), merge_heads(heads))
     return out, weights
 
 
 def multi_head_attention_backward(dout, params, x_q, x_kv=None, mask=None, n_heads=1,
-                                  rope_base=None):
+                                  rope_base=None, n_kv_heads=None):
     """Returns (dx_q, dx_kv, grads): dx_kv is None for self-attention (its gradient is in dx_q).
 
-    grads has the same keys as params.
+    grads has the same keys as params. With grouped-query attention the gradient of each shared
+    key/value head is the sum over the query heads of its group (repeat_kv_backward).
     """
     self_attention = x_kv is None
     x_kv = x_q if self_attention else x_kv
-    q, k, v = _project_qkv(params, x_q, x_kv, n_heads, rope_base)
+    n_kv_heads = _kv_heads(n_heads, n_kv_heads)
+    group = n_heads // n_kv_heads
+    q, k, v = _project_qkv(params, x_q, x_kv, n_heads, rope_base, 0, n_kv_heads)
+    k, v = repeat_kv(k, group), repeat_kv(v, group)
     heads, _ = scaled_dot_product_attention(q, k, v, mask)
 
     grads = {}
     dmerged, g = linear_backward(dout, subparams(params, "out_proj"), merge_heads(heads))
     grads.update(prefixed(g, "out_proj"))
     dq, dk, dv = scaled_dot_product_attention_backward(split_heads(dmerged, n_heads), q, k, v, mask)
+    dk, dv = repeat_kv_backward(dk, group), repeat_kv_backward(dv, group)
     if rope_base is not None:
         dq, dk = rope_backward(dq, rope_base), rope_backward(dk, rope_base)
     dx_q, g = linear_backward(merge_heads(dq), subparams(params, "q_proj"), x_q)
@@ -172,7 +207,16 @@ def multi_head_attention_backward(dout, params, x_q, x_kv=None, mask=None, n_hea
     return dx_q, dx_kv, grads
 
 
-def _project_qkv(params, x_q, x_kv, n_heads, rope_base, offset=0):
+def _kv_heads(n_heads, n_kv_heads):
+    """n_kv_heads, or n_heads when None, once it is known to divide n_heads."""
+    if n_kv_heads is None:
+        return n_heads
+    check_kv_heads(n_heads, n_kv_heads)
+    return n_kv_heads
+
+
+def _project_qkv(params, x_q, x_kv, n_heads, rope_base, offset, n_kv_heads):
+    """q: (batch, n_heads, seq_q, d_head); k, v: (batch, n_kv_heads, seq_k, d_head), rotated."""
     x_kv = x_q if x_kv is None else x_kv
     check_ndim("x_q", x_q, 3)
     check_ndim("x_kv", x_kv, 3)
@@ -183,9 +227,14 @@ def _project_qkv(params, x_q, x_kv, n_heads, rope_base, offset=0):
         raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
     if x_q.shape[0] != x_kv.shape[0]:
         raise ValueError(f"x_q has batch {x_q.shape[0]} but x_kv has batch {x_kv.shape[0]}")
+    d_head, d_kv = d_model // n_heads, params["k_proj.weight"].shape[0]
+    if d_kv != n_kv_heads * d_head:
+        raise ValueError(f"k_proj.weight has {d_kv} output rows, but n_kv_heads={n_kv_heads} "
+                         f"heads of d_head={d_head} need {n_kv_heads * d_head}: "
+                         f"with grouped-query attention pass n_kv_heads={d_kv // d_head}")
     q = split_heads(linear(subparams(params, "q_proj"), x_q), n_heads)
-    k = split_heads(linear(subparams(params, "k_proj"), x_kv), n_heads)
-    v = split_heads(linear(subparams(params, "v_proj"), x_kv), n_heads)
+    k = split_heads(linear(subparams(params, "k_proj"), x_kv), n_kv_heads)
+    v = split_heads(linear(subparams(params, "v_proj"), x_kv), n_kv_heads)
     if rope_base is not None:
         q, k = rope(q, rope_base, offset), rope(k, rope_base, offset)
     return q, k, v

@@ -333,7 +333,7 @@ def _rope_base(cfg):
 def _self_attention(params, cfg, mask, cache=None, layer_idx=0):
     p = subparams(params, "self_attn")
     return lambda h: multi_head_attention(p, h, None, mask, cfg.n_heads, _rope_base(cfg),
-                                          cache, layer_idx)
+                                          cache, layer_idx, cfg.n_kv_heads)
 
 
 def _self_attention_backward(params, cfg, mask):
@@ -341,14 +341,15 @@ def _self_attention_backward(params, cfg, mask):
 
     def backward(dout, h):
         dh, _, grads = multi_head_attention_backward(dout, p, h, None, mask, cfg.n_heads,
-                                                     _rope_base(cfg))
+                                                     _rope_base(cfg), cfg.n_kv_heads)
         return dh, grads
     return backward
 
 
 def _cross_attention(params, cfg, memory, memory_mask):
     p = subparams(params, "cross_attn")
-    return lambda h: multi_head_attention(p, h, memory, memory_mask, cfg.n_heads)
+    return lambda h: multi_head_attention(p, h, memory, memory_mask, cfg.n_heads,
+                                          n_kv_heads=cfg.n_kv_heads)
 
 
 def _cross_attention_backward(params, cfg, memory, memory_mask, dmemory_out):
@@ -356,7 +357,7 @@ def _cross_attention_backward(params, cfg, memory, memory_mask, dmemory_out):
 
     def backward(dout, h):
         dh, dmemory, grads = multi_head_attention_backward(dout, p, h, memory, memory_mask,
-                                                           cfg.n_heads)
+                                                           cfg.n_heads, n_kv_heads=cfg.n_kv_heads)
         dmemory_out.append(dmemory)
         return dh, grads
     return backward
