@@ -76,7 +76,8 @@ def check_training_flops(training_flops):
                                   "the forward.")
         if not np.isclose(answer, want):
             return verdict(False, "each token costs 2N FLOPs forward and 4N backward.")
-    return verdict(True, "", "6 N D: GPT-2 small on 300B tokens is "
+    return verdict(True, "", "6 N D: a hypothetical 124M-parameter model (GPT-2 small's size, "
+                             "embeddings included) trained on 300B tokens would take "
                              f"{6 * FLOP_CASES[1][0] * FLOP_CASES[1][1]:.2e} FLOPs.")
 
 
