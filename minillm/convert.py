@@ -352,8 +352,6 @@ def from_gguf_llama(path) -> tuple[TransformerConfig, dict]:
     """
     import gguf
 
-    from minillm.np.quants import dequantize
-
     reader = path if isinstance(path, gguf.GGUFReader) else gguf.GGUFReader(str(path))
     meta = {name: field.contents() for name, field in reader.fields.items()
             if not name.startswith("tokenizer.")}
@@ -379,24 +377,42 @@ def from_gguf_llama(path) -> tuple[TransformerConfig, dict]:
         norm_eps=float(meta["llama.attention.layer_norm_rms_epsilon"]),
         rope_base=float(meta.get("llama.rope.freq_base", 10000.0)),
         tie_embeddings="output.weight" not in tensors)
+    state = {}
+    for ours in gguf_llama_names(cfg):
+        if ours == "lm_head.weight" and cfg.tie_embeddings:
+            continue
+        state[ours] = gguf_llama_weight(reader, ours, cfg)
+    return cfg, state
+
+
+def gguf_llama_names(cfg) -> dict:
+    """{minillm parameter name: GGUF tensor name} for a Llama-architecture DecoderLM config."""
     names = {f"{ours}.weight": f"{theirs}.weight" for ours, theirs in GGUF_LLAMA_NAMES.items()}
     for i in range(cfg.n_layers):
         names.update({f"layers.{i}.{ours}.weight": f"blk.{i}.{theirs}.weight"
                       for ours, theirs in GGUF_LLAMA_LAYER_NAMES.items()})
-    state = {}
-    for ours, theirs in names.items():
-        if theirs not in tensors:
-            if ours == "lm_head.weight":
-                continue
-            raise ValueError(f"{path} has no tensor {theirs} (minillm's {ours})")
-        t = tensors[theirs]
-        shape = tuple(int(n) for n in reversed(t.shape))
-        weight = dequantize(t.data, t.tensor_type.name).reshape(shape)
-        if theirs.endswith(("attn_q.weight", "attn_k.weight")):
-            heads = n_heads if theirs.endswith("attn_q.weight") else n_kv_heads
-            weight = rope_pairs_to_halves(weight, heads)
-        state[ours] = torch.from_numpy(weight.copy())
-    return cfg, state
+    return names
+
+
+def gguf_llama_weight(reader, name, cfg) -> torch.Tensor:
+    """One weight of a GGUF Llama file, by minillm's parameter name, as a float32 tensor of the
+    DecoderLM's shape: decoded from the file's bytes (the reader memory-maps the file, so this
+    costs only the memory of the one tensor). reader: a gguf.GGUFReader; cfg: the model's
+    TransformerConfig (from from_gguf_llama)."""
+    from minillm.np.quants import dequantize
+
+    theirs = gguf_llama_names(cfg).get(name)
+    tensors = {t.name: t for t in reader.tensors}
+    if theirs is None or theirs not in tensors:
+        raise ValueError(f"the GGUF file has no tensor for minillm's {name!r}"
+                         + ("" if theirs is None else f" (looked for {theirs})"))
+    t = tensors[theirs]
+    shape = tuple(int(n) for n in reversed(t.shape))
+    weight = dequantize(t.data, t.tensor_type.name).reshape(shape)
+    if theirs.endswith(("attn_q.weight", "attn_k.weight")):
+        heads = cfg.n_heads if theirs.endswith("attn_q.weight") else cfg.n_kv_heads or cfg.n_heads
+        weight = rope_pairs_to_halves(weight, heads)
+    return torch.from_numpy(weight.copy())
 
 
 def rope_pairs_to_halves(weight, n_heads):

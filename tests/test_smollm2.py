@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import minillm.np as mnp
 from minillm.chat import chat, chat_prompt
-from minillm.convert import max_abs_diff
+from minillm.convert import gguf_llama_weight, max_abs_diff
 from minillm.data import pydoc_corpus, stdlib_corpus
 from minillm.generate import generate
 from minillm.np import quants
@@ -82,6 +82,17 @@ def test_the_model_is_smollm2_135m_with_grouped_query_attention(ours):
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
     assert not model.training and tokenizer.vocab_size == 49152
     assert all(p.device.type == "cpu" and p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_one_weight_read_back_by_name_is_the_loaded_weight(ours, path):
+    model, _ = ours
+    reader = gguf.GGUFReader(str(path))
+    for name in ("tok_emb.weight", "layers.0.self_attn.q_proj.weight",
+                 "layers.29.self_attn.k_proj.weight", "layers.7.ff.down.weight",
+                 "final_norm.weight"):
+        assert torch.equal(gguf_llama_weight(reader, name, model.cfg), model.state_dict()[name])
+    with pytest.raises(ValueError, match="no tensor for minillm's 'layers.30.norm1.weight'"):
+        gguf_llama_weight(reader, "layers.30.norm1.weight", model.cfg)
 
 
 # ---- the tokenizer and the chat template ------------------------------------------------------
