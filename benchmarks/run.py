@@ -1,6 +1,7 @@
 """Benchmarks: minillm's GPT against Hugging Face's GPT2LMHeadModel, and the KV cache.
 
     python benchmarks/run.py              # the full run (a few minutes on 2 CPU cores)
+    python benchmarks/run.py --no-smollm2 # without the real model (SmolLM2-135M-Instruct)
     python benchmarks/run.py --quick      # seconds: checks that the script works, not speed
 
 Not part of the test suite: speed depends on the machine and on whatever else runs on it.
