@@ -1,6 +1,7 @@
 """Benchmarks: minillm's GPT against Hugging Face's GPT2LMHeadModel, and the KV cache.
 
     python benchmarks/run.py              # the full run (a few minutes on 2 CPU cores)
+    python benchmarks/run.py --no-smollm2 # without the real model (SmolLM2-135M-Instruct)
     python benchmarks/run.py --quick      # seconds: checks that the script works, not speed
 
 Not part of the test suite: speed depends on the machine and on whatever else runs on it.
@@ -18,6 +19,12 @@ What it measures, in one process on one machine:
 3. Peak memory: how much the process's resident memory (RSS) grew above where it stood before
    a measurement (Linux: the peak RSS counter in /proc/self/status is reset before each one), and
    the process's peak RSS over the whole run (resource.getrusage).
+4. A real model, SmolLM2-135M-Instruct (30 layers, 9 query heads sharing 3 key/value heads), read
+   from the same GGUF file by minillm (`load_smollm2`) and by transformers (`from_pretrained(...,
+   gguf_file=...)`): load time, prompt processing tokens/s (one forward over the same prompt
+   ids), greedy generation tokens/s (the same new tokens, each with its KV cache), memory added,
+   and the bytes a KV cache holds with 3 key/value heads against a same-size model with 9.
+   `--no-smollm2` skips it; `--quick` runs it on a tiny random grouped-query Llama instead.
 
 The results are printed as a Markdown table and written to benchmarks/results.md.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import datetime
 import gc
 import itertools
@@ -40,9 +48,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import transformers
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from minillm.convert import from_hf_gpt2
+from minillm.attention import KVCache
+from minillm.chat import chat_prompt
+from minillm.convert import from_hf_gpt2, from_hf_llama, load_into, max_abs_diff
 from minillm.data import causal_lm_batches, concat_ids, pydoc_corpus
 from minillm.generate import generate
 from minillm.tokenizers import CharTokenizer
@@ -75,6 +85,10 @@ QUICK = dict(
     train=[Setup("tiny", 64, 2, 4, 64, 4)],
     generate=Setup("tiny", 64, 2, 4, 64, 1), new_tokens=32,
     warmup=1, repeats=2, steps=2, generate_repeats=1)
+# The real model: a prompt of about 200 tokens, 64 new ones; loads and runs take turns.
+SMOLLM2 = dict(real=True, prompt_tokens=200, new_tokens=64, load_repeats=2, repeats=3)
+# --quick: the same functions on a tiny random grouped-query Llama (4 query heads, 2 key/value)
+SMOLLM2_QUICK = dict(real=False, prompt_tokens=24, new_tokens=16, load_repeats=1, repeats=1)
 
 
 # ---- the machine ---------------------------------------------------------------------------
@@ -255,6 +269,164 @@ def bench_generation(setup, vocab_size, prompt_ids, new_tokens, repeats, seconds
     return results
 
 
+# ---- a real model: SmolLM2-135M-Instruct -----------------------------------------------------
+def load_real_pair():
+    """{"minillm": a loader, "hf": a loader}: each returns a model in eval mode holding
+    SmolLM2-135M-Instruct from the one GGUF file, in float32 (minillm's tokenizer comes with
+    its model)."""
+    from minillm.pretrained import load_smollm2, smollm2_gguf_path
+
+    path = smollm2_gguf_path()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")        # the file is local: never ask the Hub
+
+    def hf():
+        return transformers.AutoModelForCausalLM.from_pretrained(
+            path.parent, gguf_file=path.name, dtype=torch.float32).eval()
+
+    return {"minillm": load_smollm2, "hf": hf}
+
+
+def tiny_llama(seed=0):
+    """A tiny random Llama with grouped-query attention (4 query heads, 2 key/value heads), as
+    transformers' LlamaForCausalLM: the --quick stand-in for SmolLM2."""
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(
+        vocab_size=256, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+        num_hidden_layers=2, intermediate_size=128, max_position_embeddings=128,
+        tie_word_embeddings=True, bos_token_id=0, eos_token_id=0, pad_token_id=0)).eval()
+
+
+def load_tiny_pair():
+    """The loaders of load_real_pair for tiny_llama: HF builds it, minillm converts it."""
+    def ours():
+        cfg, state = from_hf_llama(tiny_llama())
+        with torch.device("meta"):
+            model = DecoderLM(cfg)
+        return load_into(model, state, assign=True).eval(), None
+
+    return {"minillm": ours, "hf": tiny_llama}
+
+
+def bench_load(loaders, repeats):
+    """Load each model `repeats` times, taking turns. Returns ({"minillm"/"hf": {"s": median
+    seconds, "mib": memory added by the last load}}, the last models)."""
+    runs = {name: dict(all=[]) for name in loaders}
+    models = {}
+    for r in range(repeats):
+        for name in (list(loaders) if r % 2 == 0 else list(loaders)[::-1]):
+            models.pop(name, None)                    # free the previous copy first
+            with RssGrowth() as rss:
+                start = time.perf_counter()
+                models[name] = loaders[name]()
+                runs[name]["all"].append(time.perf_counter() - start)
+            runs[name]["mib"] = rss.mib
+    for run in runs.values():
+        run["s"] = statistics.median(run["all"])
+    return runs, models
+
+
+def real_prompt_ids(tokenizer, n_tokens):
+    """A chat prompt of about n_tokens tokens: a user asks for a summary of pydoc text."""
+    words = " ".join(d.text for d in pydoc_corpus()).split()
+    text = ""
+    for word in words:
+        prompt = chat_prompt([{"role": "user", "content": f"Summarise this: {text} {word}"}])
+        if len(tokenizer.encode(prompt, allowed_special=True)) > n_tokens:
+            break
+        text = f"{text} {word}"
+    return tokenizer.encode(chat_prompt([{"role": "user", "content": f"Summarise this: {text}"}]),
+                            allowed_special=True)
+
+
+def take_turns(methods, repeats):
+    """Run each method `repeats` times, alternating which goes first. Returns {name: {"s":
+    median seconds, "cpu_s": median CPU seconds of this process, "out": the last result, "mib":
+    memory added by the timed runs}}. CPU time counts only the time the process was running:
+    on a busy machine it moves less than the clock (with one thread; with more, it also counts
+    threads waiting for each other)."""
+    results = {name: dict(all=[], cpu=[]) for name in methods}
+    for run in methods.values():
+        run()                                                           # warm-up
+    for r in range(repeats):
+        for name in (list(methods) if r % 2 == 0 else list(methods)[::-1]):
+            with RssGrowth() as rss:
+                start, cpu_start = time.perf_counter(), time.process_time()
+                results[name]["out"] = methods[name]()
+                results[name]["cpu"].append(time.process_time() - cpu_start)
+                results[name]["all"].append(time.perf_counter() - start)
+            results[name]["mib"] = rss.mib
+    for result in results.values():
+        result["s"] = statistics.median(result["all"])
+        result["cpu_s"] = statistics.median(result["cpu"])
+    return results
+
+
+def bench_prompt(ours, hf, prompt):
+    """One forward over the prompt ids, logits of every position (the same work for both)."""
+    return {"minillm": lambda: ours(prompt)[0], "hf": lambda: hf(input_ids=prompt).logits}
+
+
+def bench_greedy(ours, hf, prompt, new_tokens):
+    """Greedy generation of exactly new_tokens tokens, each model with its own KV cache."""
+    return {
+        "minillm": lambda: generate(ours, prompt, new_tokens, greedy=True, use_cache=True),
+        "hf": lambda: hf.generate(prompt, attention_mask=torch.ones_like(prompt),
+                                  max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                  do_sample=False, use_cache=True, pad_token_id=0),
+    }
+
+
+def kv_cache_bytes(model, prompt, new_tokens):
+    """The bytes a KVCache holds after reading the prompt and new_tokens more tokens, one at a
+    time (all layers, keys and values), and how many positions that is."""
+    cache = KVCache(model.cfg.n_layers)
+    with torch.no_grad():
+        model(prompt, cache=cache)
+        for token in torch.randint(model.cfg.vocab_size, (new_tokens,)):
+            model(token.view(1, 1), cache=cache)
+    held = [t for t in cache.keys + cache.values if t is not None]
+    return sum(t.numel() * t.element_size() for t in held), cache.seq_len()
+
+
+def bench_kv_cache(ours, prompt, new_tokens):
+    """{"grouped"/"full": (bytes, positions, kv_heads)}: SmolLM2's cache against the cache of a
+    same-size model whose every query head has its own key/value head (random weights)."""
+    full_cfg = dataclasses.replace(ours.cfg, n_kv_heads=None)
+    torch.manual_seed(0)
+    full = DecoderLM(full_cfg).eval()
+    grouped = (*kv_cache_bytes(ours, prompt, new_tokens), ours.cfg.n_kv_heads or ours.cfg.n_heads)
+    return {"grouped": grouped,
+            "full": (*kv_cache_bytes(full, prompt, new_tokens), full_cfg.n_heads)}
+
+
+def bench_smollm2(plan):
+    """Every SmolLM2 row: {"load", "prompt", "greedy", "kv", "prompt_len", "logit_diff",
+    "name"}."""
+    loaders = load_real_pair() if plan["real"] else load_tiny_pair()
+    print("  loading ...", flush=True)
+    load, models = bench_load(loaders, plan["load_repeats"])
+    ours, tokenizer = models["minillm"]
+    hf = models["hf"]
+    if tokenizer is not None:
+        prompt = torch.tensor([real_prompt_ids(tokenizer, plan["prompt_tokens"])])
+    else:
+        prompt = torch.randint(ours.cfg.vocab_size, (1, plan["prompt_tokens"]),
+                               generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        print("  prompt processing ...", flush=True)
+        prompt_runs = take_turns(bench_prompt(ours, hf, prompt), plan["repeats"])
+        print("  greedy generation ...", flush=True)
+        greedy = take_turns(bench_greedy(ours, hf, prompt, plan["new_tokens"]), plan["repeats"])
+    print("  KV cache ...", flush=True)
+    kv = bench_kv_cache(ours, prompt, plan["new_tokens"])
+    name = ("SmolLM2-135M-Instruct (GGUF, float32)" if plan["real"] else
+            "tiny random grouped-query Llama (--quick stand-in for SmolLM2)")
+    return dict(load=load, prompt=prompt_runs, greedy=greedy, kv=kv, name=name,
+                prompt_len=prompt.shape[1],
+                logit_diff=max_abs_diff(prompt_runs["minillm"]["out"],
+                                        prompt_runs["hf"]["out"]))
+
+
 # ---- where the time goes -------------------------------------------------------------------
 def profile_training(setup, ids, vocab_size, rows=12):
     """Print torch.profiler's busiest operators (self CPU time) over 3 training steps of each
@@ -321,13 +493,68 @@ def generation_table(setup, results, new_tokens, prompt_len):
     return lines
 
 
-def report(train_results, gen_setup, gen_results, plan, quick, load_at_start):
+def smollm2_table(r, plan):
+    load, prompt, greedy = r["load"], r["prompt"], r["greedy"]
+    n_prompt, n_new = r["prompt_len"], plan["new_tokens"]
+    ours_ids = greedy["minillm"]["out"][0, -n_new:]
+    same = int((ours_ids == greedy["hf"]["out"][0, -n_new:]).sum())
+
+    def row(label, runs, n, digits=1):
+        ours, theirs = n / runs["minillm"]["s"], n / runs["hf"]["s"]
+        by_cpu = runs["hf"]["cpu_s"] / runs["minillm"]["cpu_s"]
+        return (f"| {label} | {ours:,.{digits}f} tokens/s | {theirs:,.{digits}f} tokens/s | "
+                f"{ours / theirs:.2f}× | {by_cpu:.2f}× |")
+
+    lines = [f"### A real model: {r['name']}, minillm against HF transformers",
+             "",
+             "| measurement | minillm | HF | speed, minillm / HF | the same by CPU time |",
+             "|---|---|---|---|---|",
+             f"| load: the file into a float32 model (median of {plan['load_repeats']}, taking "
+             f"turns) | {load['minillm']['s']:.2f} s | {load['hf']['s']:.2f} s | "
+             f"{load['hf']['s'] / load['minillm']['s']:.2f}× | |",
+             f"| memory added by loading | {mib(load['minillm']['mib'])} | "
+             f"{mib(load['hf']['mib'])} | | |",
+             row(f"prompt processing: one forward over {n_prompt} tokens (median of "
+                 f"{plan['repeats']})", prompt, n_prompt),
+             row(f"greedy generation: {n_new} new tokens after the {n_prompt}-token prompt, "
+                 f"KV cache (median of {plan['repeats']})", greedy, n_new, 2),
+             f"| memory added by generation | {mib(greedy['minillm']['mib'])} | "
+             f"{mib(greedy['hf']['mib'])} | | |",
+             "",
+             f"The same model: the prompt's logits agree to max |difference| = "
+             f"{r['logit_diff']:.1e}, and the greedy tokens at {same}/{n_new} positions. "
+             "Generation time includes reading the prompt (both generators do). A speed ratio "
+             "above 1 means minillm is faster; the last column divides the CPU seconds the "
+             "process used instead of the clock's (less moved by other processes on a busy "
+             "machine, with one thread).",
+             "",
+             *kv_cache_table(r["kv"], n_prompt, n_new)]
+    return lines
+
+
+def kv_cache_table(kv, n_prompt, n_new):
+    (g_bytes, g_len, g_heads), (f_bytes, f_len, f_heads) = kv["grouped"], kv["full"]
+    return [f"KV cache after the {n_prompt}-token prompt and {n_new} more tokens "
+            f"({g_len} positions), every layer's keys and values, bytes actually held:",
+            "",
+            "| key/value heads | bytes held | per position |", "|---|---|---|",
+            f"| {g_heads} (the model as trained: grouped-query attention) | {g_bytes:,} "
+            f"({g_bytes / 2**20:.1f} MiB) | {g_bytes // g_len:,} |",
+            f"| {f_heads} (a same-size model, one per query head; random weights) | {f_bytes:,} "
+            f"({f_bytes / 2**20:.1f} MiB) | {f_bytes // f_len:,} |",
+            "",
+            f"Grouped-query attention keeps {f_bytes / g_bytes:.1f}× less in the cache."]
+
+
+def report(train_results, gen_setup, gen_results, smollm2, plan, quick, load_at_start):
     title = "## Benchmark results" + (" (--quick: a smoke run, not a measurement)" if quick
                                       else "")
+    real = [] if smollm2 is None else [*smollm2_table(*smollm2), ""]
     return "\n".join([
         title, "", *machine_lines(load_at_start), "",
         *training_table(train_results, plan), "",
         *generation_table(gen_setup, gen_results, plan["new_tokens"], len(PROMPT)), "",
+        *real,
         "Memory added: how far the process's resident memory (RSS) rose above where it stood "
         "just before (training: the warm-up steps, which create gradients and AdamW's state; "
         f"generation: the timed runs). Peak RSS of the whole benchmark process: "
@@ -345,6 +572,10 @@ def parse_args(argv):
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, print torch.profiler's busiest operators in a "
                         "training step of each model (the first training config)")
+    parser.add_argument("--smollm2", action=argparse.BooleanOptionalAction, default=True,
+                        help="the SmolLM2-135M-Instruct rows against HF from the same GGUF file "
+                        "(with --quick: a tiny random grouped-query Llama instead); "
+                        "--no-smollm2 skips them")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write the Markdown table (default: "
                         "benchmarks/results.md; with --quick, nowhere)")
@@ -355,6 +586,7 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     plan = QUICK if args.quick else FULL
     load_at_start = load_average()
     print(f"torch threads: {torch.get_num_threads()}", flush=True)
@@ -368,7 +600,12 @@ def main(argv=None):
     gen_results = bench_generation(plan["generate"], tokenizer.vocab_size,
                                    tokenizer.encode(PROMPT), plan["new_tokens"],
                                    plan["generate_repeats"])
-    text = report(train_results, plan["generate"], gen_results, plan, args.quick,
+    smollm2 = None
+    if args.smollm2:
+        real_plan = SMOLLM2_QUICK if args.quick else SMOLLM2
+        print("SmolLM2 ..." if real_plan["real"] else "tiny grouped-query Llama ...", flush=True)
+        smollm2 = (bench_smollm2(real_plan), real_plan)
+    text = report(train_results, plan["generate"], gen_results, smollm2, plan, args.quick,
                   load_at_start)
     print(text)
     out = args.out or (None if args.quick else HERE / "results.md")

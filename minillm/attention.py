@@ -6,7 +6,8 @@ runs through PyTorch's fused `F.scaled_dot_product_attention`; ask for `need_wei
 the weights for pictures (the explicit formula, the same numbers up to float rounding).
 During generation a `KVCache` keeps the keys and values of the tokens already read.
 Grouped-query attention (n_kv_heads < n_heads): `repeat_kv` gives each query head its group's
-shared key/value head.
+shared key/value head; `grouped_query_attention` lets the fused kernel read the shared heads
+without copying them.
 """
 from __future__ import annotations
 
@@ -53,14 +54,8 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale=None, need_weights=Tr
     A query whose keys are all masked gets output 0 (and weights 0), not NaN.
     """
     check_qkv(q, k, v)
-    if not q.dtype == k.dtype == v.dtype:
-        raise ValueError(f"q, k and v must share one dtype, got {q.dtype}, {k.dtype} and "
-                         f"{v.dtype}: convert them, e.g. k.to(q.dtype)")
-    if mask is not None and not isinstance(mask, torch.Tensor):
-        mask = torch.as_tensor(np.asarray(mask), device=q.device)
+    mask = _checked_mask(mask, q, k, v)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores_shape = (*q.shape[:-1], k.shape[-2])
-    check_mask(mask, scores_shape)
     if not need_weights:
         return _fused_attention(q, k, v, mask, scale), None
     scores = q @ k.transpose(-1, -2) * scale
@@ -77,12 +72,47 @@ def _is_plain_causal(mask):
             and torch.equal(mask, causal_mask(mask.shape[0], device=mask.device)))
 
 
+def grouped_query_attention(q, k, v, mask=None):
+    """scaled_dot_product_attention(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), mask,
+    need_weights=False)'s output without making the copies: PyTorch's fused kernel reads each
+    shared key/value head for its whole group of query heads (enable_gqa).
+
+    q: (batch, heads, seq_q, d_head); k, v: (batch, kv_heads, seq_k, d_head) with heads =
+    kv_heads * n_rep; mask: bool broadcastable to (batch, heads, seq_q, seq_k), True = may
+    attend. Returns out: (batch, heads, seq_q, d_head)."""
+    check_ndim("q", q, 4)
+    check_kv_heads(q.shape[1], k.shape[1])
+    check_qkv(q[:, :k.shape[1]], k, v)       # the shapes, for one query head of each group
+    mask = _checked_mask(mask, q, k, v)
+    return _fused_attention(q, k, v, mask, 1.0 / math.sqrt(q.shape[-1]))
+
+
+def _checked_mask(mask, q, k, v):
+    """mask as a tensor on q's device, once q, k and v are known to share a dtype and mask to
+    fit the scores (..., seq_q, seq_k)."""
+    if not q.dtype == k.dtype == v.dtype:
+        raise ValueError(f"q, k and v must share one dtype, got {q.dtype}, {k.dtype} and "
+                         f"{v.dtype}: convert them, e.g. k.to(q.dtype)")
+    if mask is not None and not isinstance(mask, torch.Tensor):
+        mask = torch.as_tensor(np.asarray(mask), device=q.device)
+    check_mask(mask, (*q.shape[:-1], k.shape[-2]))
+    return mask
+
+
 def _fused_attention(q, k, v, mask, scale):
-    """scaled_dot_product_attention's output through PyTorch's fused kernel."""
+    """scaled_dot_product_attention's output through PyTorch's fused kernel. k and v may hold
+    fewer heads than q (grouped-query attention, from grouped_query_attention)."""
+    if mask is not None and mask.all():
+        # Every query may see every key (one new token read through a KV cache): the kernel
+        # is several times faster without a mask to read than with one that hides nothing.
+        mask = None
+    grouped = q.ndim >= 3 and q.shape[-3] != k.shape[-3]
     if mask is not None and _is_plain_causal(mask):
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale,
+                                             enable_gqa=grouped)
         return _nan_where_explicit_is_nan(out, q, k, v)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale,
+                                         enable_gqa=grouped)
     if mask is not None:   # some kernels give NaN for a query that sees no key: make it 0
         sees_nothing = ~mask.any(dim=-1, keepdim=True)
         if sees_nothing.any():
@@ -95,9 +125,14 @@ def _nan_where_explicit_is_nan(out, q, k, v):
     query row holding one, and every query of a (batch, head) whose keys or values hold one (a
     few more places than the explicit path, never fewer). Some fused kernels return 0 there
     instead, which would hide a diverging run. Finite inputs give out unchanged."""
+    if math.isfinite(q.sum().item() + k.sum().item() + v.sum().item()):
+        return out   # a nan or inf anywhere makes its sum nan or inf: one cheap test, usually
     bad = ~torch.isfinite(q).all(dim=-1, keepdim=True)                  # (..., seq_q, 1)
     for x in (k, v):
-        bad = bad | ~torch.isfinite(x).flatten(-2).all(dim=-1)[..., None, None]
+        x_bad = ~torch.isfinite(x).flatten(-2).all(dim=-1)[..., None, None]
+        if x.ndim >= 3 and x.shape[-3] != q.shape[-3]:      # grouped: one head per group
+            x_bad = repeat_kv(x_bad, q.shape[-3] // x.shape[-3])
+        bad = bad | x_bad
     return out.masked_fill(bad, float("nan"))
 
 
@@ -205,7 +240,10 @@ class MultiHeadAttention(nn.Module):
             q, k = rope(q, self.rope_base, offset), rope(k, self.rope_base, offset)
         if cache is not None:
             k, v = cache.append(layer_idx, k, v)
-        group = self.n_heads // self.n_kv_heads
-        heads, weights = scaled_dot_product_attention(q, repeat_kv(k, group), repeat_kv(v, group),
-                                                      mask, need_weights=need_weights)
+        if need_weights:     # the explicit formula: one key/value head per query head
+            group = self.n_heads // self.n_kv_heads
+            heads, weights = scaled_dot_product_attention(
+                q, repeat_kv(k, group), repeat_kv(v, group), mask, need_weights=True)
+        else:
+            heads, weights = grouped_query_attention(q, k, v, mask), None
         return self.out_proj(merge_heads(heads)), weights

@@ -64,7 +64,7 @@ def chat(model, tokenizer, messages, max_new_tokens=256, temperature=0.0, top_k=
     answer, shown = [], ""
     with eval_mode(model):
         for _ in range(max_new_tokens):
-            logits, _ = model(ids, cache=cache)
+            logits, _ = model(ids, cache=cache, only_last=True)
             ids = sample_next(logits[:, -1], temperature, top_k, top_p, generator)[:, None]
             if ids.item() == end_id:
                 break

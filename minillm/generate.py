@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from minillm.attention import KVCache
 from minillm.functional import softmax
+from minillm.transformer import DecoderLM
 
 # Below this temperature, next_token_probs checks that logits / temperature did not overflow.
 TINY_TEMPERATURE = 1e-6
@@ -81,8 +82,12 @@ def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None, top
     _check_sampling(temperature, top_k, top_p)
     cache = KVCache(model.cfg.n_layers) if use_cache else None
 
+    # A DecoderLM can skip the output head for every position but the last (other models that
+    # stand in for one need not know the option).
+    last = {"only_last": True} if isinstance(model, DecoderLM) else {}
+
     def next_logits(ids, n_new):
-        logits, _ = model(ids[:, -n_new:] if use_cache else ids, cache=cache)
+        logits, _ = model(ids[:, -n_new:] if use_cache else ids, cache=cache, **last)
         return logits[:, -1]
 
     def pick(logits):

@@ -1,6 +1,8 @@
 """Positional information, PyTorch twin of `minillm.np.positional`."""
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -44,6 +46,16 @@ def rope_angles(seq_len, d_head, base=10000.0, offset=0, dtype=torch.float32, de
     return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
+@functools.lru_cache(maxsize=8)
+def _shared_rope_angles(seq_len, d_head, base, offset, dtype, device):
+    """rope_angles, computed once and reused: every layer of a model (and q and k within it)
+    rotates the same positions, so a forward pass needs them once, not twice per layer. Made
+    outside inference mode so that a table first made in it still serves training later.
+    Shared: never modified in place."""
+    with torch.inference_mode(False):
+        return rope_angles(seq_len, d_head, base, offset, dtype, device)
+
+
 def rotate_half(x):
     """[x1, x2] -> [-x2, x1] on the last dimension."""
     half = x.shape[-1] // 2
@@ -53,5 +65,5 @@ def rotate_half(x):
 def rope(x, base=10000.0, offset=0):
     """Rotate each query/key vector by its position. x: (..., seq, d_head) -> same shape."""
     check_ndim("x", x, 2)
-    cos, sin = rope_angles(x.shape[-2], x.shape[-1], base, offset, x.dtype, x.device)
+    cos, sin = _shared_rope_angles(x.shape[-2], x.shape[-1], base, offset, x.dtype, x.device)
     return x * cos + rotate_half(x) * sin

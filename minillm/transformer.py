@@ -255,10 +255,12 @@ class DecoderLM(_Embedded):
             self.lm_head = Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.init_weights()
 
-    def forward(self, ids, is_token=None, need_weights=False, cache=None):
+    def forward(self, ids, is_token=None, need_weights=False, cache=None, only_last=False):
         """ids: (batch, seq) ints; is_token: optional (batch, seq) bool, False = padding.
         cache: optional KVCache(cfg.n_layers), updated in place: ids are then the tokens after
         the cached ones (generation feeds one at a time) and attend to those too.
+        only_last: the logits of the last position only, (batch, 1, vocab): all that choosing
+        the next token needs, and the output head (d_model x vocab) is the largest product.
         Returns (logits (batch, seq, vocab), attentions: list of n_layers (batch, heads, seq,
         cached + seq) tensors, or None unless need_weights)."""
         if cache is not None:
@@ -266,7 +268,7 @@ class DecoderLM(_Embedded):
         past = 0 if cache is None else cache.seq_len()
         states, attentions = self.residual_stream(self.embed(ids, offset=past), is_token,
                                                   need_weights, cache)
-        return _logits(self, states[-1]), attentions
+        return _logits(self, states[-1][:, -1:] if only_last else states[-1]), attentions
 
     def residual_stream(self, x, is_token=None, need_weights=False, cache=None):
         """The layers on input embeddings x: (batch, seq, d_model), as forward runs them after

@@ -340,3 +340,29 @@ def test_gqa_refuses_key_value_heads_that_do_not_divide_the_heads():
         mnp.multi_head_attention(params, randn(1, 3, GQA_D_MODEL), n_heads=6, n_kv_heads=4)
     with pytest.raises(ValueError, match="pass n_kv_heads=2"):   # GQA weights, n_kv_heads forgotten
         mnp.multi_head_attention(params, randn(1, 3, GQA_D_MODEL), n_heads=6)
+
+
+@pytest.mark.parametrize("mask_name", ["none", "causal", "padding", "fully_masked_row"])
+def test_grouped_query_attention_equals_attention_over_the_repeated_heads(mask_name):
+    q = torch.tensor(randn(BATCH, 6, SEQ_Q, D_HEAD, seed=1))
+    k, v = (torch.tensor(randn(BATCH, 2, SEQ_K, D_HEAD, seed=s)) for s in (2, 3))
+    mask = None if MASKS[mask_name] is None else torch.tensor(MASKS[mask_name])
+    explicit, _ = M.scaled_dot_product_attention(q, M.repeat_kv(k, 3), M.repeat_kv(v, 3), mask)
+    assert_close(M.attention.grouped_query_attention(q, k, v, mask), explicit, atol=1e-12)
+
+
+def test_grouped_query_attention_keeps_a_nan_in_a_shared_head_for_its_whole_group():
+    q = torch.tensor(randn(1, 4, 3, D_HEAD, seed=1))
+    k, v = (torch.tensor(randn(1, 2, 3, D_HEAD, seed=s)) for s in (2, 3))
+    k[0, 1, 0, 0] = float("nan")                  # key/value head 1 serves query heads 2 and 3
+    out = M.attention.grouped_query_attention(q, k, v)
+    assert out[0, 2:].isnan().all() and not out[0, :2].isnan().any()
+
+
+def test_rope_angles_shared_from_inference_mode_still_serve_training():
+    x = torch.randn(2, 3, 5, 8)
+    with torch.inference_mode():
+        M.rope(x, offset=3)
+    y = torch.randn(2, 3, 5, 8, requires_grad=True)
+    M.rope(y, offset=3).sum().backward()           # the same (cached) angles, now with autograd
+    assert y.grad is not None

@@ -21,7 +21,14 @@ def test_quick_benchmark_writes_the_table_with_every_row(tmp_path):
     for row in ("- CPU: ", "torch threads: 1", "| tiny: d=64, 2 layers",
                 "| minillm `generate`, KV cache |", "| minillm `generate`, no cache |",
                 "| HF `generate` (its KV cache) |", "Peak RSS of the whole benchmark process",
-                "| minillm / HF fused GELU |"):
+                "| minillm / HF fused GELU |",
+                # the SmolLM2 rows, run on a tiny random grouped-query Llama in --quick
+                "tiny random grouped-query Llama", "| load: the file into a float32 model",
+                "| prompt processing: one forward over 24 tokens", "| greedy generation: 16 new",
+                "| memory added by generation |", "| 2 (the model as trained: grouped-query",
+                "| 4 (a same-size model, one per query head"):
         assert row in table, f"{row!r} is missing from the table"
     # The twins really are twins: the same weights and batches give the same loss and tokens.
     assert "cached = uncached at 32/32 positions, minillm = HF at 32/32" in table
+    assert "the greedy tokens at 16/16 positions" in table
+    assert "Grouped-query attention keeps 2.0× less in the cache" in table

@@ -261,3 +261,15 @@ def test_dropout_changes_outputs_only_in_train_mode():
     second, _ = model(ids)
     assert not torch.allclose(first, torch.tensor(expected))
     assert not torch.allclose(first, second)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_only_last_gives_the_last_positions_logits_in_both_twins(name):
+    cfg, model = CONFIGS[name], _lm(name)
+    ids = _ids()
+    logits, _ = mnp.decoder_lm(to_np_params(model), ids, cfg)
+    last, _ = mnp.decoder_lm(to_np_params(model), ids, cfg, only_last=True)
+    t_last, _ = model(torch.tensor(ids), only_last=True)
+    assert last.shape == t_last.shape == (2, 1, cfg.vocab_size)
+    assert_close(last, logits[:, -1:], atol=1e-10)
+    assert_close(last, t_last, atol=1e-10)

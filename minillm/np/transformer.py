@@ -143,12 +143,14 @@ def decoder_layer_backward(dy, params, x, memory, cfg, self_mask=None, memory_ma
 # ---- whole models ----------------------------------------------------------------------------
 
 
-def decoder_lm(params, ids, cfg, is_token=None, cache=None):
+def decoder_lm(params, ids, cfg, is_token=None, cache=None, only_last=False):
     """A decoder-only (GPT-style) language model: token ids -> next-token logits.
 
     ids: (batch, seq) ints; is_token: optional (batch, seq) bool, False = padding.
     cache: optional KVCache(cfg.n_layers), updated in place: ids are then the tokens after the
     cached ones (generation feeds one at a time) and attend to those too.
+    only_last: the logits of the last position only, (batch, 1, vocab): all that choosing the
+    next token needs, and the output head (d_model x vocab) is the largest product.
     params keys: tok_emb.weight, pos_emb.weight (learned positions), layers.{i}.*, final_norm.*
     (pre-LN), lm_head.weight (untied). Returns (logits (batch, seq, vocab), attentions), where
     attentions is a list of n_layers arrays (batch, heads, seq, cached + seq).
@@ -162,7 +164,7 @@ def decoder_lm(params, ids, cfg, is_token=None, cache=None):
     for i in range(cfg.n_layers):
         x, weights = encoder_layer(subparams(params, f"layers.{i}"), x, cfg, mask, cache, i)
         attentions.append(weights)
-    return _lm_head(params, x, cfg), attentions
+    return _lm_head(params, x[:, -1:] if only_last else x, cfg), attentions
 
 
 def decoder_lm_backward(dlogits, params, ids, cfg, is_token=None):
