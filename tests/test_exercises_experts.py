@@ -74,3 +74,10 @@ def test_route_that_renormalises_is_told_it_is_this_chapters_choice(solutions, c
         return experts, gates / gates.sum(axis=1, keepdims=True)
 
     rejects(check_route, renormalised, capsys, "Mixtral")
+
+
+def test_patchify_listing_each_patch_column_first_gets_the_reshape_hint(capsys):
+    def column_first(image):
+        return image.reshape(4, 2, 4, 2).transpose(0, 2, 3, 1).reshape(16, 4)
+
+    rejects(check_patchify, column_first, capsys, "(4, 2, 4, 2)")

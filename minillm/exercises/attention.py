@@ -12,7 +12,6 @@ import sys
 import numpy as np
 
 import minillm.np.attention as minillm_np_attention
-
 from minillm.exercises import TODO, close, is_unanswered, try_answer, verdict
 from minillm.np import causal_mask, padding_mask, scaled_dot_product_attention, softmax_backward
 

@@ -103,7 +103,9 @@ def check_patchify(patchify_2x2):
                               "of row r and the 2 below them in row r + 1.")
     if not close(got, expected):
         return verdict(False, "patch i covers rows 2*(i // 4), +1 and columns 2*(i % 4), +1; "
-                              "its 4 values are [top-left, top-right, bottom-left, bottom-right].")
+                              "its 4 values are [top-left, top-right, bottom-left, bottom-right]. "
+                              "One way: reshape to (4, 2, 4, 2) = (patch row, row in patch, "
+                              "patch column, column in patch), then transpose the middle axes.")
     return verdict(True, "", "Your patches equal minillm.vit.patchify(images, 2).")
 
 
