@@ -43,3 +43,14 @@ def test_unsolved_placeholders_get_a_hint_not_an_error(capsys):
     assert not check_aer(todo)
     assert not check_recall(todo)
     assert capsys.readouterr().out.count("❌") == 3
+
+
+def test_recall_typed_in_for_one_matrix_is_rejected_without_showing_the_answer(capsys):
+    from minillm.exercises.applications import CONFUSION
+    from minillm.metrics import per_class_recall
+
+    typed_in = per_class_recall(CONFUSION).tolist()
+    assert not check_recall(lambda m: typed_in)
+    out = capsys.readouterr().out
+    assert "❌" in out and "any matrix" in out
+    assert str(np.round(typed_in, 3).tolist()) not in out

@@ -88,3 +88,43 @@ def test_scale_that_divides_by_dk_gets_the_variance_hint(capsys):
 
 def test_scores_grad_without_the_row_sum_term_is_rejected(capsys):
     rejects(check_scores_grad, lambda w, dw: w * dw, capsys, "sum(dW * W)")
+
+
+def test_attention_that_calls_the_library_is_caught(capsys):
+    import minillm.np
+
+    def by_module(q, k, v, mask=None):
+        return minillm.np.scaled_dot_product_attention(q, k, v, mask)
+
+    rejects(check_attention, by_module, capsys, "calls minillm's")
+
+
+def test_attention_that_calls_the_library_under_another_name_is_caught(capsys):
+    from minillm.np.attention import scaled_dot_product_attention as sdpa
+
+    namespace = {"sdpa": sdpa}
+    exec("def renamed(q, k, v, mask=None):\n    return sdpa(q, k, v, mask)\n", namespace)
+    rejects(check_attention, namespace["renamed"], capsys, "calls minillm's")
+    assert namespace["sdpa"] is sdpa  # the checker puts the library function back
+
+
+def test_attention_with_a_naive_softmax_gets_the_fully_masked_row_hint(capsys):
+    def naive(q, k, v, mask=None):
+        scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        with np.errstate(invalid="ignore"):
+            e = np.exp(scores - scores.max(-1, keepdims=True))
+            weights = e / e.sum(-1, keepdims=True)
+        return weights @ v, weights
+
+    rejects(check_attention, naive, capsys, "NaN")
+
+
+def test_combined_mask_that_also_hides_pad_queries_is_accepted(capsys):
+    def keys_and_queries(is_token):
+        both = is_token[:, None, :, None] & is_token[:, None, None, :]
+        return causal_mask(is_token.shape[1]) & both
+
+    assert check_combined_mask(keys_and_queries)
+    assert "pad queries" in capsys.readouterr().out

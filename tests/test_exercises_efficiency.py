@@ -42,3 +42,27 @@ def test_typical_mistakes_are_rejected(capsys):
     out = capsys.readouterr().out
     assert "one scale per output channel" in out and "keys AND values" in out
     assert "forward pass only" in out
+
+
+def test_quantize_int8_without_rounding_is_rejected(capsys):
+    def unrounded(w):
+        scale = np.abs(w).max(axis=1, keepdims=True) / 127
+        return w / scale, scale
+
+    assert not check_quantize_int8(unrounded)
+    out = capsys.readouterr().out
+    assert "❌" in out and "whole numbers" in out
+
+
+def test_quantize_int8_rounded_but_kept_as_floats_is_accepted(capsys):
+    def rounded_floats(w):
+        scale = np.abs(w).max(axis=1, keepdims=True) / 127
+        return np.round(w / scale), scale
+
+    assert check_quantize_int8(rounded_floats)
+
+
+def test_training_flops_success_message_calls_the_300b_run_hypothetical(solutions, capsys):
+    assert check_training_flops(solutions.training_flops)
+    out = capsys.readouterr().out
+    assert "hypothetical" in out and "GPT-2 small on 300B" not in out

@@ -60,3 +60,24 @@ def test_moe_params_rejects_counting_without_biases(capsys):
         return n_experts * expert + d_model * n_experts, k * expert + d_model * n_experts
 
     rejects(check_moe_params, no_biases, capsys, "biases")
+
+
+def test_balance_loss_success_does_not_call_1_a_minimum(solutions, capsys):
+    assert check_balance_loss(solutions.balance_loss)
+    out = capsys.readouterr().out
+    assert "not its minimum" in out and "0.893" in out
+
+
+def test_route_that_renormalises_is_told_it_is_this_chapters_choice(solutions, capsys):
+    def renormalised(logits, k):
+        experts, gates = solutions.route(logits, k)
+        return experts, gates / gates.sum(axis=1, keepdims=True)
+
+    rejects(check_route, renormalised, capsys, "Mixtral")
+
+
+def test_patchify_listing_each_patch_column_first_gets_the_reshape_hint(capsys):
+    def column_first(image):
+        return image.reshape(4, 2, 4, 2).transpose(0, 2, 3, 1).reshape(16, 4)
+
+    rejects(check_patchify, column_first, capsys, "(4, 2, 4, 2)")

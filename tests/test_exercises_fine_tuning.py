@@ -42,3 +42,14 @@ def test_early_stop_rejects_the_global_minimum(solutions):
 def test_placeholders_get_a_hint_not_an_error():
     for check in (check_lora_parameters, check_response_loss, check_merge, check_early_stop):
         assert not check(...)
+
+
+def test_response_loss_averaged_per_sequence_gets_a_targeted_hint(capsys):
+    def per_sequence(logits, targets, response_mask):
+        per_token = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
+        mask = response_mask.float()
+        return ((per_token.view_as(mask) * mask).sum(1) / mask.sum(1)).mean()
+
+    assert not check_response_loss(per_sequence)
+    out = capsys.readouterr().out
+    assert "❌" in out and "mean per sequence" in out

@@ -50,3 +50,13 @@ def test_digit_mask_that_ignores_the_text_so_far_is_rejected():
 def test_a_raising_answer_gets_a_hint(capsys):
     assert not check_digit_mask(lambda texts, so_far: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().out
+
+
+def test_induction_by_the_positional_shortcut_is_rejected(capsys):
+    def fixed_distance(weights, ids):
+        half = len(ids) // 2
+        return float(np.mean([weights[i, i - half + 1] for i in range(half, len(ids))]))
+
+    assert not check_induction_score(fixed_distance)
+    out = capsys.readouterr().out
+    assert "❌" in out and "positional shortcut" in out

@@ -165,3 +165,10 @@ def test_nsp_rule_that_always_says_next_is_rejected(nsp_texts, capsys):
 
 def test_nsp_rule_must_answer_with_a_bool(nsp_texts, capsys):
     rejects(check_nsp_rule, lambda a, b: 0.3, capsys, "True or False", nsp_texts)
+
+
+def test_info_nce_in_both_directions_gets_the_one_direction_hint(solutions, capsys):
+    def symmetric(s, t):
+        return (solutions.info_nce(s, t) + solutions.info_nce(s.T, t)) / 2
+
+    rejects(check_info_nce, symmetric, capsys, "one direction only")

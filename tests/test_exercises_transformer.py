@@ -142,3 +142,40 @@ def test_leak_test_with_a_constant_answer_is_rejected(constant, capsys):
 
 def test_leak_test_returning_a_non_boolean_is_rejected(capsys):
     rejects(check_leak_test, lambda model, seq_len, vocab_size: "yes", capsys, "True or False")
+
+
+def test_article_mask_with_a_huge_negative_instead_of_minus_inf_is_accepted(capsys):
+    def minus_a_billion(n):
+        return torch.zeros(n, n).masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), -1e9)
+
+    def finfo_min(n):
+        blocked = torch.ones(n, n, dtype=torch.bool).triu(1)
+        return torch.zeros(n, n).masked_fill(blocked, torch.finfo(torch.float32).min)
+
+    assert check_article_mask(minus_a_billion)
+    assert check_article_mask(finfo_min)
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+def test_article_mask_with_a_small_negative_is_rejected(capsys):
+    rejects(check_article_mask,
+            lambda n: torch.zeros(n, n).masked_fill(torch.ones(n, n).triu(1).bool(), -1.0),
+            capsys, "nudges")
+
+
+def test_leak_test_that_changes_only_the_last_token_is_rejected(capsys):
+    last_token_only = _leak_test(lambda out, t: out[:, : t + 1], lambda n: [n - 2])
+    rejects(check_leak_test, last_token_only, capsys, "output 0 reads token 1")
+
+
+def test_leak_test_that_reads_the_models_name_is_rejected(capsys):
+    def by_name(model, seq_len, vocab_size):
+        name = getattr(model, "__name__", type(model).__name__)
+        return not name.startswith("causal")
+
+    rejects(check_leak_test, by_name, capsys, "accuses a causal model")
+
+
+def test_leak_test_that_counts_its_calls_is_rejected(capsys):
+    answers = iter([False, False, True, True, True, True] * 2)
+    rejects(check_leak_test, lambda model, seq_len, vocab_size: next(answers), capsys, "Hint")

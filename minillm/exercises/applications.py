@@ -77,16 +77,27 @@ def check_aer(aer):
 
 # ---- exercise 3: per-class recall ----------------------------------------------------------
 def check_recall(recall_per_class):
-    """Exercise 3: recall_per_class(matrix) -> (n_classes,) array, rows = true classes."""
-    answer, hint = try_answer(recall_per_class, CONFUSION.copy())
-    if hint:
-        return verdict(False, hint)
+    """Exercise 3: recall_per_class(matrix) -> (n_classes,) array, rows = true classes.
+
+    Tried on the chapter's 3 x 3 matrix and on two random ones (4 x 4 and 2 x 2), so a list of
+    numbers typed in cannot pass; a hint never shows the expected answer.
+    """
+    rng = np.random.default_rng(7)
+    matrices = [CONFUSION, rng.integers(1, 20, size=(4, 4)), rng.integers(1, 20, size=(2, 2))]
+    for matrix in matrices:
+        answer, hint = try_answer(recall_per_class, matrix.copy())
+        if hint:
+            return verdict(False, hint)
+        want = per_class_recall(matrix)
+        if close(answer, want):
+            continue
+        precision = np.diag(matrix) / matrix.sum(axis=0)
+        if close(answer, precision):
+            return verdict(False, "that is precision (divided by the column sums, the "
+                                  "predictions); recall divides by the row sums, the true "
+                                  "examples of each class.")
+        return verdict(False, f"wrong on a {len(matrix)} x {len(matrix)} confusion matrix: "
+                              "recall of class i is the diagonal entry over the sum of row i, "
+                              "one number per class, for any matrix you are given.")
     want = per_class_recall(CONFUSION)
-    if close(answer, want):
-        return verdict(True, "", f"Recall per class: {np.round(want, 3).tolist()}.")
-    precision = np.diag(CONFUSION) / CONFUSION.sum(axis=0)
-    if close(answer, precision):
-        return verdict(False, "that is precision (divided by the column sums, the predictions); "
-                       "recall divides by the row sums, the true examples of each class.")
-    return verdict(False, f"on the matrix {CONFUSION.tolist()} expected "
-                   f"{np.round(want, 3).tolist()}: the diagonal over each row's sum.")
+    return verdict(True, "", f"Recall per class: {np.round(want, 3).tolist()}.")

@@ -6,8 +6,12 @@ None) gets "not yet", never an exception, so "Run All" goes through an unsolved 
 """
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import numpy as np
 
+import minillm.np.attention as minillm_np_attention
 from minillm.exercises import TODO, close, is_unanswered, try_answer, verdict
 from minillm.np import causal_mask, padding_mask, scaled_dot_product_attention, softmax_backward
 
@@ -15,18 +19,27 @@ from minillm.np import causal_mask, padding_mask, scaled_dot_product_attention, 
 def check_attention(my_attention):
     """Exercise 1: my_attention(q, k, v, mask=None) -> (out, weights), the library's formula.
 
-    Tried on random q, k, v (batch 2, heads 3, seq 5, d_head 8), without and with a causal mask.
+    Tried on random q, k, v (batch 2, heads 3, seq 5, d_head 8): without a mask, with a causal
+    mask, and with causal AND padding masks where a pad query at the start of a left-padded row
+    sees no key at all (weights 0, not NaN). An answer that hands the work to minillm's own
+    scaled_dot_product_attention is caught calling it, however it was imported.
     """
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((2, 3, 5, 8)) for _ in range(3))
-    mask = causal_mask(5)
-    attempts = [try_answer(my_attention, q, k, v), try_answer(my_attention, q, k, v, mask)]
-    expected = [scaled_dot_product_attention(q, k, v), scaled_dot_product_attention(q, k, v, mask)]
+    causal = causal_mask(5)
+    left_padded = causal & padding_mask(np.array([[True] * 5, [False, False, True, True, True]]))
+    masks = [None, causal, left_padded]
     unscaled = scaled_dot_product_attention(q, k, v, scale=1.0)
-    inverted = scaled_dot_product_attention(q, k, v, ~mask)
-    for (answer, hint), want in zip(attempts, expected):
+    inverted = scaled_dot_product_attention(q, k, v, ~causal)
+    for mask in masks:
+        args = (q, k, v) if mask is None else (q, k, v, mask)
+        with _spy_on_library(my_attention) as calls:
+            answer, hint = try_answer(my_attention, *args)
         if hint:
             return verdict(False, hint)
+        if calls:
+            return verdict(False, "your function calls minillm's scaled_dot_product_attention; "
+                                  "write the formula yourself (scores, mask, softmax, @ v).")
         if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
             return verdict(False, "return a pair (out, weights), like the library does.")
         if _same(answer, unscaled):
@@ -35,12 +48,19 @@ def check_attention(my_attention):
         if _same(answer, inverted):
             return verdict(False, "mask polarity: in minillm True = may attend, so the scores "
                                   "where the mask is False become -inf.")
+        want = scaled_dot_product_attention(q, k, v, mask)
+        if mask is left_padded and _nan_only_where_nothing_is_seen(answer[1], want[1]):
+            return verdict(False, "a query that may attend to no key at all (a pad query at the "
+                                  "start of a left-padded row) has a row of -inf scores, and a "
+                                  "plain exp(s) / sum(exp(s)) gives 0/0 = NaN there. Its weights "
+                                  "should be 0: use minillm.np.softmax, or handle that row.")
         if not close(answer[1], want[1]):
             return verdict(False, "the weights are off: softmax(q @ k^T / sqrt(d_k)) over the last "
                                   "axis (the keys), with masked scores set to -inf first.")
         if not close(answer[0], want[0]):
             return verdict(False, "the weights are right but out is not: out = weights @ v.")
-    return verdict(True, "", "Your attention equals minillm.np.scaled_dot_product_attention.")
+    return verdict(True, "", "Your attention equals minillm.np.scaled_dot_product_attention, "
+                             "fully masked rows included.")
 
 
 def check_combined_mask(combined_mask):
@@ -70,6 +90,10 @@ def check_combined_mask(combined_mask):
     if np.array_equal(answer, causal_mask(6) | padding_mask(is_token)):
         return verdict(False, "a key must pass both tests (in the past AND a real token): "
                               "use &, not |.")
+    if np.array_equal(answer, want & is_token[:, None, :, None]):
+        return verdict(True, "", "Causal and padding masks combined correctly; hiding the pad "
+                                 "queries too is fine (their outputs are never used, and "
+                                 "minillm gives a query that sees nothing weights 0).")
     if not np.array_equal(answer, want):
         return verdict(False, "combine minillm.np.causal_mask(seq) with "
                               "minillm.np.padding_mask(is_token).")
@@ -108,6 +132,44 @@ def check_scores_grad(scores_grad):
     return verdict(close(answer, softmax_backward(dweights, weights)),
                    "dS = W * (dW - sum(dW * W, over the keys)), with keepdims so it broadcasts.",
                    "That is the softmax backward pass.")
+
+
+@contextlib.contextmanager
+def _spy_on_library(my_attention):
+    """Within the block, every route to minillm's scaled_dot_product_attention (the minillm
+    modules and the learner's own globals, whatever name it was imported as) records a call."""
+    library = minillm_np_attention.scaled_dot_product_attention
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(True)
+        return library(*args, **kwargs)
+
+    namespaces = [vars(module) for name, module in list(sys.modules.items())
+                  if name.split(".")[0] == "minillm" and module is not None]
+    namespaces.append(getattr(my_attention, "__globals__", {}))
+    patched = [(ns, name) for ns in namespaces for name, value in list(ns.items())
+               if value is library]
+    for ns, name in patched:
+        ns[name] = spy
+    try:
+        yield calls
+    finally:
+        for ns, name in patched:
+            ns[name] = library
+
+
+def _nan_only_where_nothing_is_seen(weights, want):
+    """True when weights has NaN, and equals want everywhere else (the naive-softmax mistake)."""
+    from minillm.viz import to_numpy
+
+    try:
+        weights = np.asarray(to_numpy(weights), dtype=float)
+    except Exception:  # noqa: BLE001 - a non-numeric answer is some other mistake
+        return False
+    nan = np.isnan(weights)
+    return (weights.shape == want.shape and bool(nan.any())
+            and bool(np.allclose(np.where(nan, 0.0, weights), want)))
 
 
 def _same(answer, reference):

@@ -39,7 +39,12 @@ def check_quantize_int8(quantize_int8):
                                   "not one for the whole matrix.")
         if not close(scale.reshape(-1), want_scale.reshape(-1).double().numpy(), atol=1e-6):
             return verdict(False, "scale = max over the row of |w|, divided by 127.")
-        if not close(q, want_q.double().numpy(), atol=0.5):
+        if q.shape != w.shape:
+            return verdict(False, f"q has the shape of w, {w.shape}; yours has {q.shape}.")
+        if not np.array_equal(q, np.round(q)):
+            return verdict(False, "q must hold whole numbers: w / scale has fractions, and "
+                                  "int8 stores none. Round it (np.round), then .astype(np.int8).")
+        if not np.array_equal(q, want_q.double().numpy()):
             return verdict(False, "q = round(w / scale), an integer in [-127, 127].")
     error = np.abs(dequantize(want_q, want_scale).numpy() - w).max()
     return verdict(True, "", f"Your int8 weights equal minillm.quantize's; round-trip error "

@@ -13,6 +13,8 @@ from minillm.exercises import close, try_answer, verdict
 from minillm.moe import MoEFeedForward, load_balancing_loss, top_k_routing
 from minillm.vit import patchify
 
+# Routed 2:1 by argmax, yet the balancing loss is below 1.0 (0.89): 1.0 is no lower bound.
+NOT_A_LOWER_BOUND_PROBS = np.array([[0.51, 0.49], [0.51, 0.49], [0.0, 1.0]])
 EXAMPLE_LOGITS = np.array([[2.0, 0.5, 1.0, -1.0], [0.0, 0.0, 3.0, 1.0], [1.0, 2.0, 0.0, 0.5]])
 
 
@@ -39,7 +41,9 @@ def check_route(route):
                                   "not their raw logits.")
         if not close(got_gates, gates.numpy()):
             return verdict(False, "gate = softmax(logits of the token over ALL experts) at the "
-                                  "chosen expert; do not renormalise over the k chosen ones.")
+                                  "chosen expert; do not renormalise over the k chosen ones "
+                                  "(Mixtral and GShard do; minillm's MoE, like Switch, keeps "
+                                  "the raw probabilities).")
     return verdict(True, "", "Your routing equals minillm.moe.top_k_routing.")
 
 
@@ -64,14 +68,20 @@ def check_balance_loss(balance_loss):
             return verdict(False, f"return one number, not {type(answer).__name__}.")
         if not np.isclose(value, expected, atol=1e-6):
             return verdict(False, _balance_hint(value, expected, probs))
-    return verdict(True, "", "Your loss equals minillm.moe.load_balancing_loss: 1.0 when "
-                             "balanced, more when some experts are busier.")
+    uneven = float(load_balancing_loss(torch.tensor(NOT_A_LOWER_BOUND_PROBS),
+                                       torch.tensor(NOT_A_LOWER_BOUND_PROBS.argmax(1))[:, None]))
+    return verdict(True, "", "Your loss equals minillm.moe.load_balancing_loss. It is 1.0 when "
+                             "routing and probabilities are both uniform, but 1.0 is not its "
+                             f"minimum: probs {NOT_A_LOWER_BOUND_PROBS.tolist()} route 2:1 yet "
+                             f"give {uneven:.3f}. It is a differentiable push toward balance, "
+                             "not a measure of it.")
 
 
 def _balance_hint(value, expected, probs):
     n_experts = probs.shape[1]
     if np.isclose(value * n_experts, expected, atol=1e-6):
-        return "multiply by the number of experts, so that perfect balance gives 1.0."
+        return ("multiply by the number of experts, so that uniform routing with uniform "
+                "probabilities gives 1.0.")
     return "f_i = (assignments to expert i) / (tokens * k); P_i = mean of probs[:, i]; " \
            "loss = n_experts * sum_i f_i * P_i."
 
@@ -93,7 +103,9 @@ def check_patchify(patchify_2x2):
                               "of row r and the 2 below them in row r + 1.")
     if not close(got, expected):
         return verdict(False, "patch i covers rows 2*(i // 4), +1 and columns 2*(i % 4), +1; "
-                              "its 4 values are [top-left, top-right, bottom-left, bottom-right].")
+                              "its 4 values are [top-left, top-right, bottom-left, bottom-right]. "
+                              "One way: reshape to (4, 2, 4, 2) = (patch row, row in patch, "
+                              "patch column, column in patch), then transpose the middle axes.")
     return verdict(True, "", "Your patches equal minillm.vit.patchify(images, 2).")
 
 

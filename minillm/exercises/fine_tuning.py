@@ -52,7 +52,8 @@ def _masked_case(seed):
 
 def check_response_loss(response_loss):
     """Exercise 2: response_loss(logits, targets, response_mask) -> mean cross-entropy over the
-    response tokens, compared with minillm.finetune.loss_on_response."""
+    response tokens of the whole batch (each token counts once, not a mean per sequence),
+    compared with minillm.finetune.loss_on_response."""
     for seed in range(4):
         logits, targets, mask = _masked_case(seed)
         answer, hint = try_answer(response_loss, logits.clone(), targets.clone(), mask.clone())
@@ -73,6 +74,13 @@ def check_response_loss(response_loss):
                                                       reduction="none")
         if np.isclose(value, (per_token * mask.flatten()).sum().item() / mask.numel(), atol=1e-5):
             return verdict(False, "divide by the number of response tokens, not by all tokens.")
+        by_sequence = (per_token.view_as(targets) * mask).sum(1) / mask.sum(1)
+        if np.isclose(value, by_sequence.mean().item(), atol=1e-5):
+            return verdict(False, "that is a mean per sequence, then a mean over the sequences, "
+                                  "so a token of a short response weighs more than one of a long "
+                                  "response. Here every response token of the batch counts "
+                                  "once: sum the losses at all response positions, divide by "
+                                  "their number.")
         return verdict(False, "cross-entropy of logits (batch, seq, vocab) against targets, "
                               "averaged over the positions where response_mask is True.")
     return verdict(True, "", "Your loss equals loss_on_response: the prompt costs nothing.")

@@ -75,11 +75,30 @@ def _induction_case(seed, half=4):
     return _random_attention(seed, 2 * half), torch.cat([first, first]).tolist()
 
 
+# Sequences that are not one block repeated at a fixed distance: a token repeated inside the
+# first half, a repeat that starts late, a partial repeat. There the induction targets are not
+# at position i - seq/2 + 1, so only an answer that follows the tokens passes.
+IRREGULAR_IDS = [[3, 7, 3, 9, 5, 7, 3, 9, 5, 2],
+                 [11, 12, 1, 2, 3, 4, 5, 1, 2, 3],
+                 [6, 8, 6, 8, 4, 6, 8, 4]]
+
+
+def _irregular_cases():
+    return [(_random_attention(10 + n, len(ids)), ids) for n, ids in enumerate(IRREGULAR_IDS)]
+
+
+def _fixed_distance_shortcut(weights, ids):
+    """The positional shortcut: weights[i, i - seq/2 + 1] averaged over the second half."""
+    half = len(ids) // 2
+    return float(np.mean([weights[i, i - half + 1] for i in range(half, len(ids))]))
+
+
 def check_induction_score(score_fn):
     """Exercise 2: score_fn(weights, ids) -> the induction score of one (seq, seq) matrix over
-    the token ids of a sequence that repeats."""
-    for seed in range(4):
-        weights, ids = _induction_case(seed)
+    the token ids of a sequence that repeats: four sequences repeated exactly, then three
+    irregular ones (IRREGULAR_IDS) that the positional shortcut gets wrong."""
+    cases = [_induction_case(seed) for seed in range(4)] + _irregular_cases()
+    for weights, ids in cases:
         answer, hint = try_answer(score_fn, weights.copy(), list(ids))
         if hint:
             return verdict(False, hint)
@@ -93,6 +112,11 @@ def check_induction_score(score_fn):
             if np.isclose(value, on_copy[len(ids) // 2:].mean().item(), atol=1e-5):
                 return verdict(False, "look at the token AFTER the earlier occurrence (key j "
                                       "with ids[j - 1] == ids[i]), not the occurrence itself.")
+            if np.isclose(value, _fixed_distance_shortcut(weights, ids), atol=1e-5):
+                return verdict(False, f"on ids {list(ids)} the repeat is not one block at a fixed "
+                                      "distance: key i - seq/2 + 1 is a positional shortcut. "
+                                      "Follow the tokens: keys j <= i with ids[j - 1] == ids[i], "
+                                      "for every query i whose token occurred before.")
             return verdict(False, "for each query i whose token appeared before, add the "
                                   "weights on keys j <= i with ids[j - 1] == ids[i]; average "
                                   "over those queries.")

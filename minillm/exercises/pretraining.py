@@ -135,6 +135,11 @@ def _info_nce_hint(value, similarity, temperature):
         return "row i is a_i against every b_j: softmax over j (along each ROW), positive at j = i."
     if np.isclose(value, -_info_nce(similarity, temperature), atol=1e-5):
         return "the loss is MINUS the mean log-probability of the positive pair."
+    both_ways = (_info_nce(similarity, temperature) + _info_nce(similarity.T, temperature)) / 2
+    if np.isclose(value, both_ways, atol=1e-5):
+        return ("that is CLIP's symmetric loss, the mean of both directions. Section 5's loss "
+                "goes one direction only: each a_i picks its b_i among all b_j (softmax along "
+                "each row).")
     return "loss = mean over i of -log( exp(s_ii / T) / sum_j exp(s_ij / T) )."
 
 
