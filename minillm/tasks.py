@@ -29,8 +29,7 @@ from minillm.grammar import CONSTRUCTIONS, sentiment_pairs
 from minillm.splits import check_split, normalise, overlap, split_of
 
 __all__ = ["SENTIMENT_LABELS", "SPAM_LABELS", "TOPICS", "TOPIC_MODULES", "instruction_kind",
-           "instruction_set",
-           "overlap", "sentiment_task", "spam_task", "stdlib_topic_snippets",
+           "instruction_set", "overlap", "sentiment_task", "spam_task", "stdlib_topic_snippets",
            "stdlib_topic_task"]
 
 SENTIMENT_LABELS = ("negative", "positive")

@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 import minillm.splits
 from minillm.grammar import DEFAULT_VOCABULARY, Grammar, sentiment_pairs
 from minillm.splits import normalise, overlap, split_of
-from minillm.tasks import instruction_set, sentiment_task, spam_task, stdlib_topic_task
+from minillm.tasks import (
+    instruction_kind,
+    instruction_set,
+    sentiment_task,
+    spam_task,
+    stdlib_topic_task,
+)
 
 
 def texts_of(make, n, seed, split):
@@ -167,3 +173,10 @@ def test_a_grammar_with_no_sentence_on_a_side_stops_with_an_error():
 def test_an_unknown_split_is_refused(make):
     with pytest.raises(ValueError, match="split must be"):
         make(5, split="validation")
+
+
+def test_every_instruction_has_a_kind_and_a_foreign_one_is_refused():
+    kinds = {instruction_kind(q) for q, _ in instruction_set(40, seed=0, split="test")}
+    assert kinds == {"type", "opposite", "upper", "repeat"}
+    with pytest.raises(ValueError, match="not one of"):
+        instruction_kind("Translate cat into Chinese.")
