@@ -39,6 +39,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from minillm.splits import check_split, split_of
+
 # ---------------------------------------------------------------------------------------------
 # Vocabulary
 # ---------------------------------------------------------------------------------------------
@@ -391,15 +393,18 @@ class Grammar:
     def _nouns_for(self, selection):
         return [n.en for n in self.vocabulary.nouns if n.kind in selection or n.en in selection]
 
-    def sample(self, n, seed=None, fixed=None, exclude=()):
+    def sample(self, n, seed=None, fixed=None, exclude=(), split=None):
         """n Pairs. fixed: {role: word} every pair must have (None = the role is empty, e.g.
         {"time": None}); exclude: a combo (a dict, as for `matches`) or a list of combos that
-        no pair may match."""
+        no pair may match. split: "train" or "test" keeps only sentences whose English is on
+        that side of `minillm.splits.split_of`, so a test sentence is never a training sentence;
+        None draws from all sentences. Sentences may repeat within a side."""
         rng = self.rng if seed is None else random.Random(seed)
         fixed = dict(fixed or {})
         self._check_fixed(fixed)
+        check_split(split)
         exclude = _as_combos(exclude)
-        return [self._sample_one(rng, fixed, exclude) for _ in range(n)]
+        return [self._sample_one(rng, fixed, exclude, split) for _ in range(n)]
 
     def _check_fixed(self, fixed):
         _check_combo(fixed)
@@ -411,17 +416,19 @@ class Grammar:
                 raise ValueError(f"fixed {role}={value!r} is not in the vocabulary's "
                                  f"{categories[role]}")
 
-    def _sample_one(self, rng, fixed, exclude):
+    def _sample_one(self, rng, fixed, exclude, split=None):
         for _ in range(MAX_TRIES):
             try:
                 slots = self._choose(rng, fixed)
             except _Retry:
                 continue
             pair = self._realise(slots)
-            if not any(matches(pair, combo) for combo in exclude):
+            on_side = split is None or split_of(pair.en) == split
+            if on_side and not any(matches(pair, combo) for combo in exclude):
                 return pair
-        raise ValueError(f"no sentence with fixed={fixed} (avoiding exclude={list(exclude)}) was "
-                         f"found in {MAX_TRIES} tries: can these words go together?")
+        side = "" if split is None else f" on the {split} side"
+        raise ValueError(f"no sentence with fixed={fixed} (avoiding exclude={list(exclude)}){side} "
+                         f"was found in {MAX_TRIES} tries: can these words go together?")
 
     def _choose(self, rng, fixed):
         """slots: one word (or value) per role, drawn at random, agreeing with each other."""
@@ -606,36 +613,95 @@ def _random_clause(rng, kind=None, polarity=None, negated=None, very=None, other
 
 
 def _review(rng, construction):
-    """(English, Chinese words, first clause, second clause or None, polarity of the label)."""
+    """(first clause, second clause or None) of a review of the construction, drawn at random."""
     if construction in ("plain", "intensified", "negated"):
-        c = _random_clause(rng, negated=construction == "negated",
-                           very=construction == "intensified")
-        return c.en(), c.zh(), c, None, c.polarity()
+        return _random_clause(rng, negated=construction == "negated",
+                              very=construction == "intensified"), None
     if construction in ("opinion", "negated_opinion"):
-        c = _random_clause(rng, negated=False)
-        if construction == "opinion":
-            return f"I think {c.en()}", f"我 觉得 {c.zh()}", c, None, c.polarity()
-        return f"I do not think {c.en()}", f"我 不 觉得 {c.zh()}", c, None, -c.polarity()
+        return _random_clause(rng, negated=False), None
     # Two clauses about the same kind of thing, of opposite polarities: the second decides.
     if construction == "contrast":
         first = _random_clause(rng)
-        second = _random_clause(rng, first.kind(), -first.polarity(), other_than=first.subject)
-        en = f"{first.en()} , but {second.en()}"
-        zh = f"{first.zh()} ， 但是 {second.zh()}"
-        return en, zh, first, second, second.polarity()
+        return first, _random_clause(rng, first.kind(), -first.polarity(),
+                                     other_than=first.subject)
     # Concessive "好 是 好 ， 但是 …": concede an overall judgement, then name one aspect of the
     # same subject ("it") that goes the other way ("好是好，但是太贵").
     first = _random_clause(rng, negated=False, very=False, overall=True)
     second = _random_clause(rng, first.kind(), -first.polarity(), negated=False, overall=False)
-    second = replace(second, subject=first.subject)
+    return first, replace(second, subject=first.subject)
+
+
+def _all_clauses(kind, negated=(False, True), very=(False, True), overall=(False, True)):
+    """Every clause `_random_clause` can draw about a thing of this kind, with the given
+    choices of negation, "very" (never together with "not") and overall adjective or not."""
+    for subject in REVIEWED[kind]:
+        for adjective in OPINIONS[kind]:
+            if (adjective in OVERALL) not in overall:
+                continue
+            for is_negated in negated:
+                for is_very in very:
+                    if not (is_negated and is_very):
+                        yield _Clause(subject, adjective, is_negated, is_very)
+
+
+def _all_reviews(construction):
+    """Every (first clause, second clause or None) that `_review` can draw: the whole space."""
+    for kind in REVIEWED:
+        if construction in ("plain", "intensified", "negated"):
+            for clause in _all_clauses(kind, negated=(construction == "negated",),
+                                       very=(construction == "intensified",)):
+                yield clause, None
+        elif construction in ("opinion", "negated_opinion"):
+            for clause in _all_clauses(kind, negated=(False,)):
+                yield clause, None
+        elif construction == "contrast":
+            for first in _all_clauses(kind):
+                for second in _all_clauses(kind):
+                    if second.subject != first.subject and second.polarity() == -first.polarity():
+                        yield first, second
+        else:
+            for first in _all_clauses(kind, negated=(False,), very=(False,), overall=(True,)):
+                for second in _all_clauses(kind, negated=(False,), overall=(False,)):
+                    if second.subject == first.subject and second.polarity() == -first.polarity():
+                        yield first, second
+
+
+def _render(construction, first, second):
+    """(English, Chinese words joined by spaces, polarity of the label) of a review."""
+    if construction in ("plain", "intensified", "negated"):
+        return first.en(), first.zh(), first.polarity()
+    if construction == "opinion":
+        return f"I think {first.en()}", f"我 觉得 {first.zh()}", first.polarity()
+    if construction == "negated_opinion":
+        return f"I do not think {first.en()}", f"我 不 觉得 {first.zh()}", -first.polarity()
+    if construction == "contrast":
+        return (f"{first.en()} , but {second.en()}", f"{first.zh()} ， 但是 {second.zh()}",
+                second.polarity())
     adjective = OPINIONS[first.kind()][first.adjective][0]
-    en = f"{first.en()} , but {second.en(pronoun=True)}"
     zh = (f"{REVIEWED[first.kind()][first.subject]} {adjective} 是 {adjective} ， "
           f"但是 {second.zh_predicate()}")
-    return en, zh, first, second, second.polarity()
+    return f"{first.en()} , but {second.en(pronoun=True)}", zh, second.polarity()
 
 
-def sentiment_pairs(n, seed=0, constructions=CONSTRUCTIONS):
+def _draw_on_side(rng, n, constructions, split):
+    """n distinct (construction, first, second) whose English is on the split's side: each
+    draw picks a construction at random among those with reviews left, then a review of it."""
+    left = {c: [(first, second) for first, second in _all_reviews(c)
+                if split_of(_render(c, first, second)[0]) == split] for c in constructions}
+    available = sum(len(reviews) for reviews in left.values())
+    if n > available:
+        raise ValueError(f"the {split} side has {available} distinct reviews of the "
+                         f"constructions {tuple(left)}: n can be at most {available}, got {n}")
+    for reviews in left.values():
+        rng.shuffle(reviews)
+    draws = []
+    for _ in range(n):
+        construction = rng.choice([c for c in left if left[c]])
+        draws.append((construction, *left[construction].pop()))
+    return draws
+
+
+def sentiment_pairs(n, seed=0, constructions=CONSTRUCTIONS, split=None):
     """n reviews in English and Chinese, labelled 1 (positive) or 0 (negative) by these rules:
 
     - plain "the movie is good" (电影 很 好), intensified "the movie is very good" (非常):
@@ -652,17 +718,29 @@ def sentiment_pairs(n, seed=0, constructions=CONSTRUCTIONS):
       the adjective.
     constructions: the constructions to draw from (uniformly), e.g. train without
     "negated_opinion" and test on it.
+    split: None draws reviews at random, repeats possible. "train" or "test" draws n *distinct*
+    reviews whose English is on that side of `minillm.splits.split_of`, so a test set never
+    holds a training review; a construction whose reviews on that side run out is no longer
+    drawn (the small ones, such as plain, have 96 reviews in all), and n larger than all
+    reviews on the side raises ValueError naming the largest possible n.
     """
     unknown = sorted(set(constructions) - set(CONSTRUCTIONS))
     if unknown:
         raise ValueError(f"unknown constructions {unknown}; choose from {CONSTRUCTIONS}")
     if not constructions:
         raise ValueError(f"constructions is empty; choose from {CONSTRUCTIONS}")
+    check_split(split)
     rng = random.Random(seed)
+    if split is None:
+        draws = []
+        for _ in range(n):
+            construction = rng.choice(list(constructions))
+            draws.append((construction, *_review(rng, construction)))
+    else:
+        draws = _draw_on_side(rng, n, constructions, split)
     pairs = []
-    for _ in range(n):
-        construction = rng.choice(list(constructions))
-        en, zh, first, second, polarity = _review(rng, construction)
+    for construction, first, second in draws:
+        en, zh, polarity = _render(construction, first, second)
         slots = {"subject": first.subject, "adjective": first.adjective,
                  "negated": first.negated, "subject2": None, "adjective2": None, "negated2": None}
         if second is not None:

@@ -8,16 +8,29 @@
 
 Every classification task returns (texts, labels): a list of str and a list of int class ids,
 both of length n, the classes balanced up to rounding (sentiment follows its grammar's draw).
-The same seed gives the same data; different seeds give (mostly) different examples, so take
-the training and the test set from different seeds, or split one draw.
+The same seed gives the same data.
+
+Train and test sets: another seed is *not* another set of examples, since a small generator
+repeats itself. Ask every generator for `split="train"` or `split="test"`: each possible example
+belongs to one side by a hash of its text (`minillm.splits.split_of`), so the two sides never
+share an example, and within a side no example repeats. `overlap(train_texts, test_texts)`
+checks it; a chapter prints it and asserts it is empty. `split=None` (the default) draws from
+all examples, repeats possible.
 """
 from __future__ import annotations
 
 import ast
+import itertools
 import random
+import string
 
 from minillm.data import stdlib_corpus
 from minillm.grammar import CONSTRUCTIONS, sentiment_pairs
+from minillm.splits import check_split, normalise, overlap, split_of
+
+__all__ = ["SENTIMENT_LABELS", "SPAM_LABELS", "TOPICS", "TOPIC_MODULES", "instruction_kind",
+           "instruction_set", "overlap", "sentiment_task", "spam_task", "stdlib_topic_snippets",
+           "stdlib_topic_task"]
 
 SENTIMENT_LABELS = ("negative", "positive")
 SPAM_LABELS = ("ham", "spam")
@@ -41,15 +54,26 @@ def _check_n(n):
         raise ValueError(f"n must be a positive integer, got {n!r}")
 
 
-def sentiment_task(n, seed=0, language="en", constructions=CONSTRUCTIONS):
+def _on_side(texts, split):
+    """The texts on the split's side, each normalised text once, in their first order."""
+    kept = {}
+    for text in texts:
+        if split_of(text) == split:
+            kept.setdefault(normalise(text), text)
+    return list(kept.values())
+
+
+def sentiment_task(n, seed=0, language="en", constructions=CONSTRUCTIONS, split=None):
     """n reviews from `minillm.grammar.sentiment_pairs` (negation, contrast, "好是好，但是…"),
     labelled 0 negative / 1 positive. language: "en", "zh" (words joined as Chinese is written)
-    or "both" (each review in one of the two, at random). Returns (texts, labels)."""
+    or "both" (each review in one of the two, at random). split: None, "train" or "test", decided
+    by the English review, so a review and its translation are on the same side (see
+    `sentiment_pairs`). Returns (texts, labels)."""
     _check_n(n)
     if language not in ("en", "zh", "both"):
         raise ValueError(f'language must be "en", "zh" or "both", got {language!r}')
     rng = random.Random(seed)
-    pairs = sentiment_pairs(n, seed, constructions)
+    pairs = sentiment_pairs(n, seed, constructions, split=split)
     texts = []
     for pair in pairs:
         chosen = language if language != "both" else rng.choice(("en", "zh"))
@@ -98,16 +122,36 @@ def _fill(template, rng):
     return template.format(**{slot: rng.choice(values) for slot, values in _SLOTS.items()})
 
 
-def spam_task(n, seed=0):
+def _all_messages(templates):
+    """Every message the templates can make: each of their slots filled in every way."""
+    messages = []
+    for template in templates:
+        slots = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+        for values in itertools.product(*(_SLOTS[slot] for slot in slots)):
+            messages.append(template.format(**dict(zip(slots, values))))
+    return messages
+
+
+def spam_task(n, seed=0, split=None):
     """n text messages, half spam (label 1: prizes, urgent accounts, links, premium numbers) and
     half ham (label 0: everyday messages that share some of spam's words), in random order.
-    Returns (texts, labels)."""
+    split: None draws messages at random, repeats possible; "train" or "test" draws distinct
+    messages of that side only (see the module's docstring). Returns (texts, labels)."""
     _check_n(n)
+    check_split(split)
     rng = random.Random(seed)
     labels = [i % 2 for i in range(n)]
     rng.shuffle(labels)
-    texts = [_fill(rng.choice(_SPAM if label else _HAM), rng) for label in labels]
-    return texts, labels
+    if split is None:
+        texts = [_fill(rng.choice(_SPAM if label else _HAM), rng) for label in labels]
+        return texts, labels
+    ham, spam = _on_side(_all_messages(_HAM), split), _on_side(_all_messages(_SPAM), split)
+    if labels.count(0) > len(ham) or labels.count(1) > len(spam):
+        largest = 2 * min(len(ham), len(spam)) + (len(ham) > len(spam))   # ham gets the odd one
+        raise ValueError(f"the {split} side has {len(ham)} distinct ham and {len(spam)} spam "
+                         f"messages: n can be at most {largest}, got {n}")
+    drawn = {0: rng.sample(ham, labels.count(0)), 1: rng.sample(spam, labels.count(1))}
+    return [drawn[label].pop() for label in labels], labels
 
 
 # ---- standard-library topics ------------------------------------------------------------------
@@ -135,21 +179,39 @@ def stdlib_topic_snippets(max_chars=160):
     return snippets
 
 
-def stdlib_topic_task(n, seed=0, max_chars=160):
+def stdlib_topic_task(n, seed=0, max_chars=160, split=None):
     """n snippets (see `stdlib_topic_snippets`) labelled with their topic's index in TOPICS,
-    about n / len(TOPICS) per topic, drawn without replacement and shuffled.
-    Returns (texts, labels). Raises ValueError if a topic has fewer snippets than it needs."""
+    about n / len(TOPICS) per topic, drawn without replacement and shuffled. split: None draws
+    from all snippets; "train" or "test" from the distinct snippets of that side only (see the
+    module's docstring). Returns (texts, labels). Raises ValueError, naming the largest possible
+    n, if a topic has fewer snippets than it needs."""
     _check_n(n)
+    check_split(split)
     rng = random.Random(seed)
     snippets = stdlib_topic_snippets(max_chars)
+    if split is not None:
+        snippets = {topic: _on_side(texts, split) for topic, texts in snippets.items()}
+    sizes = [len(snippets[topic]) for topic in TOPICS]
     examples = []
     for label, topic in enumerate(TOPICS):
         k = n // len(TOPICS) + (label < n % len(TOPICS))
-        if k > len(snippets[topic]):
-            raise ValueError(f"topic {topic!r} has {len(snippets[topic])} snippets, {k} asked")
+        if k > sizes[label]:
+            raise ValueError(f"topic {topic!r} has {sizes[label]} snippets"
+                             f"{'' if split is None else ' on the ' + split + ' side'}, {k} "
+                             f"asked: n can be at most {_largest_balanced(sizes)}, got {n}")
         examples += [(text, label) for text in rng.sample(snippets[topic], k)]
     rng.shuffle(examples)
     return [text for text, _ in examples], [label for _, label in examples]
+
+
+def _largest_balanced(sizes):
+    """The largest n whose balanced share (n // k, one more for the first n % k) fits sizes."""
+    n = len(sizes) * min(sizes)
+    for size in sizes:                    # the first topics take the remainder, one each
+        if size == min(sizes):
+            break
+        n += 1
+    return n
 
 
 # ---- instructions ----------------------------------------------------------------------------
@@ -161,27 +223,47 @@ _OPPOSITES = {"True": "False", "False": "True", "open": "close", "start": "stop"
               "first": "last", "min": "max", "push": "pop", "read": "write", "get": "set",
               "add": "remove", "enter": "exit", "begin": "end", "lower": "upper", "on": "off"}
 _WORDS = ("list", "class", "import", "return", "lambda", "yield", "print", "value", "object",
-          "string", "module", "method", "default", "format")
+          "string", "module", "method", "default", "format", "while", "break", "global",
+          "assert", "tuple", "float", "range", "index", "error", "token", "model", "layer",
+          "batch", "input", "output", "python")
 
 
-def _instruction(rng):
-    kind = rng.choice(("type", "opposite", "upper", "repeat"))
-    if kind == "type":
-        name = rng.choice(list(_VALUES))
-        return f"What is the type of {rng.choice(_VALUES[name])}?", name
-    if kind == "opposite":
-        word = rng.choice(list(_OPPOSITES))
-        return f"What is the opposite of {word}?", _OPPOSITES[word]
-    word = rng.choice(_WORDS)
-    if kind == "upper":
-        return f"Write {word} in upper case.", word.upper()
-    return f"Repeat the word {word} twice.", f"{word} {word}"
+def _all_instructions():
+    """{kind: [(instruction, response), ...]}: every pair of the four kinds."""
+    return {
+        "type": [(f"What is the type of {value}?", name)
+                 for name, values in _VALUES.items() for value in values],
+        "opposite": [(f"What is the opposite of {word}?", opposite)
+                     for word, opposite in _OPPOSITES.items()],
+        "upper": [(f"Write {word} in upper case.", word.upper()) for word in _WORDS],
+        "repeat": [(f"Repeat the word {word} twice.", f"{word} {word}") for word in _WORDS],
+    }
 
 
-def instruction_set(n, seed=0):
+def instruction_kind(instruction):
+    """"type", "opposite", "upper" or "repeat": which of the four kinds an instruction is."""
+    for kind, pairs in _all_instructions().items():
+        if instruction in dict(pairs):
+            return kind
+    raise ValueError(f"{instruction!r} is not one of instruction_set's instructions")
+
+
+def instruction_set(n, seed=0, split=None):
     """n (instruction, response) pairs of four kinds: the type of a Python value ("What is the
     type of 3.5?" -> "float"), an opposite ("open" -> "close"), upper case ("list" -> "LIST")
-    and repetition ("Repeat the word yield twice." -> "yield yield"). Pairs may repeat."""
+    and repetition ("Repeat the word yield twice." -> "yield yield").
+    split: None picks a kind, then a pair of it, at random: pairs repeat. "train" or "test"
+    draws n distinct pairs whose instruction is on that side (see the module's docstring), so
+    a test instruction was never trained on; there are only a few dozen per side, and a larger
+    n raises ValueError naming the largest."""
     _check_n(n)
+    check_split(split)
     rng = random.Random(seed)
-    return [_instruction(rng) for _ in range(n)]
+    by_kind = _all_instructions()
+    if split is None:
+        return [rng.choice(by_kind[rng.choice(list(by_kind))]) for _ in range(n)]
+    pool = [pair for pairs in by_kind.values() for pair in pairs if split_of(pair[0]) == split]
+    if n > len(pool):
+        raise ValueError(f"the {split} side has {len(pool)} distinct instructions: n can be at "
+                         f"most {len(pool)}, got {n}")
+    return rng.sample(pool, n)
