@@ -229,11 +229,14 @@ def load_smollm2(device="cpu"):
     from minillm.transformer import DecoderLM
 
     reader = gguf.GGUFReader(str(smollm2_gguf_path()))   # parsed once, read twice
+    tokenizer = BPETokenizer.from_gguf(reader)
+    # the parsed vocabulary (~100,000 small arrays, ~85 MB) is not needed for the weights
+    reader.fields = {k: v for k, v in reader.fields.items() if not k.startswith("tokenizer.")}
     cfg, state = from_gguf_llama(reader)
     with torch.device("meta"):        # no memory and no random init: every weight is in state
         model = DecoderLM(cfg)
     model = load_into(model, state, assign=True)
-    return model.to(device).eval(), BPETokenizer.from_gguf(reader)
+    return model.to(device).eval(), tokenizer
 
 
 def main(argv=None) -> int:

@@ -366,3 +366,34 @@ def test_rope_angles_shared_from_inference_mode_still_serve_training():
     y = torch.randn(2, 3, 5, 8, requires_grad=True)
     M.rope(y, offset=3).sum().backward()           # the same (cached) angles, now with autograd
     assert y.grad is not None
+
+
+@pytest.mark.parametrize("twin", ["torch", "numpy"])
+def test_a_prefix_read_once_serves_a_batch_of_continuations(twin):
+    """KVCache.for_batch: prefix + continuation i, scored through the shared prefix cache,
+    equals reading the whole sequence i at once; the prefix cache itself is left unchanged."""
+    module = _gqa(rope=True)
+    params = to_np_params(module)
+    prefix, rest = randn(1, 4, GQA_D_MODEL, seed=7), randn(3, 2, GQA_D_MODEL, seed=8)
+    whole = np.concatenate([np.repeat(prefix, 3, axis=0), rest], axis=1)
+
+    def run(x, cache, seq_before):
+        mask = mnp.causal_mask(x.shape[1], seq_before + x.shape[1])
+        if twin == "torch":
+            with torch.no_grad():
+                out, _ = module(torch.tensor(x), mask=_t(mask), cache=cache)
+            return out.numpy()
+        out, _ = mnp.multi_head_attention(params, x, None, mask, GQA_HEADS, module.rope_base,
+                                          cache, n_kv_heads=GQA_KV_HEADS)
+        return out
+
+    Cache = M.KVCache if twin == "torch" else mnp.KVCache
+    prefix_cache = Cache(1)
+    run(prefix, prefix_cache, 0)
+    shared = prefix_cache.for_batch(3)
+    np.testing.assert_allclose(run(rest, shared, 4), run(whole, Cache(1), 0)[:, 4:], atol=1e-12)
+    assert prefix_cache.seq_len() == 4 and tuple(prefix_cache.keys[0].shape)[0] == 1
+    with pytest.raises(ValueError, match="batch 3"):
+        shared.for_batch(2)
+    with pytest.raises(ValueError, match="empty cache"):
+        Cache(1).for_batch(2)

@@ -126,6 +126,21 @@ class KVCache:
         """A model with n_layers layers may use this cache: it must hold at least as many."""
         check_cache_layers(len(self.keys), n_layers)
 
+    def for_batch(self, batch):
+        """A new cache in which each of `batch` sequences continues this cache's one sequence:
+        prompt caching. Read a shared prefix (a few-shot prompt) once, then score many
+        continuations of it in one batch. The prefix's keys and values are shared, not copied;
+        appending to the new cache leaves this one as it was. This cache must hold batch 1."""
+        if self.keys[0] is None or self.keys[0].shape[0] != 1:
+            raise ValueError("for_batch needs a cache that has read one sequence (batch 1), got "
+                             + ("an empty cache" if self.keys[0] is None
+                                else f"batch {self.keys[0].shape[0]}"))
+        shared = type(self)(len(self.keys))
+        for name in ("keys", "values"):
+            setattr(shared, name, [None if k is None else np.broadcast_to(k, (batch, *k.shape[1:]))
+                                   for k in getattr(self, name)])
+        return shared
+
     def append(self, layer_idx, k, v):
         """Add the new tokens' k, v: (batch, kv_heads, seq_new, d_head); return all keys and
         values, (batch, kv_heads, seq_so_far + seq_new, d_head) each."""
