@@ -26,7 +26,8 @@ def softmax(x, axis=-1):
 
 
 def softmax_backward(dy, y, axis=-1):
-    """dL/dx of y = softmax(x): y * (dy - sum(dy * y)). Needs only the output y."""
+    """dL/dx of y = softmax(x): y * (dy - sum(dy * y)), sums along `axis`. Needs only the
+    output y.  dy, y: same shape."""
     return y * (dy - np.sum(dy * y, axis=axis, keepdims=True))
 
 
@@ -38,7 +39,8 @@ def log_softmax(x, axis=-1):
 
 
 def log_softmax_backward(dy, y, axis=-1):
-    """dL/dx of y = log_softmax(x): dy - softmax(x) * sum(dy). Needs only the output y."""
+    """dL/dx of y = log_softmax(x): dy - softmax(x) * sum(dy), sums along `axis`, softmax(x) =
+    exp(y). Needs only the output y.  dy, y: same shape."""
     return dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True)
 
 
