@@ -4,6 +4,7 @@ Imported as `from _helpers import ...`: pytest's default import mode puts tests/
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -83,8 +84,12 @@ def assert_grads_close(np_grads, torch_grads, atol=1e-10, rtol=1e-10):
 CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
 
 
+@functools.cache
 def load_solutions(chapter):
-    """chapters/<chapter>/solutions.py as a module, e.g. load_solutions("02-attention")."""
+    """chapters/<chapter>/solutions.py as a module, e.g. load_solutions("02-attention").
+
+    Loaded once per test run: the exercise harness asks for each chapter's module many times.
+    """
     path = CHAPTERS / chapter / "solutions.py"
     spec = importlib.util.spec_from_file_location(f"solutions_{chapter.replace('-', '_')}", path)
     module = importlib.util.module_from_spec(spec)

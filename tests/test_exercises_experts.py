@@ -1,7 +1,6 @@
-"""The experts chapter's exercise checkers accept the solutions and reject typical mistakes."""
+"""Mistakes the experts chapter's checkers recognise (common checks: test_exercises.py)."""
 import numpy as np
-import pytest
-from _helpers import load_solutions, rejects, unanswered
+from _helpers import rejects
 
 from minillm.exercises.experts import (
     check_balance_loss,
@@ -10,24 +9,7 @@ from minillm.exercises.experts import (
     check_route,
 )
 
-
-@pytest.fixture(scope="module")
-def solutions():
-    return load_solutions("09-experts")
-
-
-def test_checkers_accept_the_solutions(solutions, capsys):
-    assert check_route(solutions.route)
-    assert check_balance_loss(solutions.balance_loss)
-    assert check_patchify(solutions.patchify_2x2)
-    assert check_moe_params(solutions.moe_params)
-    assert capsys.readouterr().out.count("✅") == 4
-
-
-@pytest.mark.parametrize("checker", [check_route, check_balance_loss, check_patchify,
-                                     check_moe_params])
-def test_unanswered_cells_get_a_todo_not_an_error(checker, capsys):
-    rejects(checker, unanswered, capsys, "replace the `...`")
+CHAPTER = "09-experts"  # the `solutions` fixture (conftest.py) loads its solutions.py
 
 
 def test_route_rejects_raw_logits_and_renormalised_gates(solutions, capsys):

@@ -55,6 +55,19 @@ def is_unanswered(answer):
     return answer is None or answer is Ellipsis
 
 
+def as_numbers(answer):
+    """The answer as a float array (a number gives shape ()), or None when it is not numbers.
+
+    A learner may return a string or a dict; that deserves a hint, not a ValueError.
+    """
+    from minillm.viz import to_numpy
+
+    try:
+        return np.asarray(to_numpy(answer), dtype=float)
+    except (TypeError, ValueError):
+        return None
+
+
 def close(a, b, atol=1e-6):
     """Same shape and values within atol (NumPy arrays or torch tensors)."""
     from minillm.viz import to_numpy

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minillm.exercises import close, try_answer, verdict
+from minillm.exercises import as_numbers, close, try_answer, verdict
 from minillm.metrics import alignment_error_rate, modified_precision, per_class_recall
 
 # (candidate, reference) token lists: repeated words, a perfect match, no match at all
@@ -61,6 +61,8 @@ def check_aer(aer):
         answer, hint = try_answer(aer, set(predicted), set(sure))
         if hint:
             return verdict(False, hint)
+        if as_numbers(answer) is None:
+            return verdict(False, f"return one number, not {type(answer).__name__}.")
         want = alignment_error_rate(predicted, sure)
         if close(np.float64(answer), np.float64(want)):
             continue

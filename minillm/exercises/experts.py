@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from minillm.exercises import close, try_answer, verdict
+from minillm.exercises import as_numbers, close, try_answer, verdict
 from minillm.moe import MoEFeedForward, load_balancing_loss, top_k_routing
 from minillm.vit import patchify
 
@@ -94,7 +94,9 @@ def check_patchify(patchify_2x2):
     if hint:
         return verdict(False, hint)
     expected = patchify(torch.tensor(image)[None], 2)[0].numpy()
-    got = np.asarray(answer, dtype=float)
+    got = as_numbers(answer)
+    if got is None:
+        return verdict(False, f"return an array of pixel values, not {type(answer).__name__}.")
     if got.shape != expected.shape:
         return verdict(False, f"an 8 x 8 image has 16 patches of 4 pixels: shape (16, 4), not "
                               f"{got.shape}.")

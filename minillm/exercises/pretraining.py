@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from minillm.exercises import TODO, close, is_unanswered, try_answer, verdict
+from minillm.exercises import TODO, as_numbers, close, is_unanswered, try_answer, verdict
 from minillm.generate import next_token_probs
 from minillm.objectives import IGNORE_INDEX, mask_tokens
 
@@ -157,9 +157,12 @@ def check_nucleus(nucleus):
         answer, hint = try_answer(nucleus, probs.copy(), top_p)
         if hint:
             return verdict(False, hint)
-        expected = _nucleus(probs, top_p)
-        if not close(np.asarray(answer, dtype=float), expected, atol=1e-6):
-            return verdict(False, _nucleus_hint(answer, probs, top_p))
+        got = as_numbers(answer)
+        if got is None:
+            return verdict(False, f"return an array of probabilities, not "
+                                  f"{type(answer).__name__}.")
+        if not close(got, _nucleus(probs, top_p), atol=1e-6):
+            return verdict(False, _nucleus_hint(got, probs, top_p))
     return verdict(True, "", "Your nucleus equals next_token_probs(..., top_p=...).")
 
 

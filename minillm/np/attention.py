@@ -65,7 +65,14 @@ def scaled_dot_product_attention(q, k, v, mask=None, scale=None):
 
 
 def scaled_dot_product_attention_backward(dout, q, k, v, mask=None, scale=None):
-    """Gradients (dq, dk, dv) of scaled_dot_product_attention's `out`, given dout = dL/dout."""
+    """Gradients (dq, dk, dv) of out = W v, W = softmax(S), S = q k^T * scale (masked).
+
+    dout: (..., seq_q, d_v), dL/dout; q, k, v, mask, scale as in scaled_dot_product_attention.
+        dv = W^T dout                                  (..., seq_k, d_v)
+        dW = dout v^T,  dS = W * (dW - sum_keys(dW * W))   (softmax_backward; masked: W = 0)
+        dq = dS k * scale                              (..., seq_q, d_head)
+        dk = dS^T q * scale                            (..., seq_k, d_head)
+    """
     _, weights = scaled_dot_product_attention(q, k, v, mask, scale)
     dv = np.swapaxes(weights, -1, -2) @ dout
     dweights = dout @ np.swapaxes(v, -1, -2)
@@ -190,10 +197,15 @@ def multi_head_attention(params, x_q, x_kv=None, mask=None, n_heads=1, rope_base
 
 def multi_head_attention_backward(dout, params, x_q, x_kv=None, mask=None, n_heads=1,
                                   rope_base=None, n_kv_heads=None):
-    """Returns (dx_q, dx_kv, grads): dx_kv is None for self-attention (its gradient is in dx_q).
+    """Backward of multi_head_attention (without a cache).  dout: (batch, seq_q, d_model).
 
-    grads has the same keys as params. With grouped-query attention the gradient of each shared
-    key/value head is the sum over the query heads of its group (repeat_kv_backward).
+    The chain rule, last step first: out_proj (linear_backward); per head, attention
+    (scaled_dot_product_attention_backward); each shared key/value head sums the gradients of
+    the query heads of its group (repeat_kv_backward); RoPE rotates back (rope_backward); then
+    the three projections: dx_q = dq W_q, dx_kv = dk W_k + dv W_v.
+    Returns (dx_q (batch, seq_q, d_model), dx_kv (batch, seq_k, d_model), grads): for
+    self-attention x feeds q, k and v, so dx_q holds dq W_q + dk W_k + dv W_v and dx_kv is None.
+    grads has the same keys as params.
     """
     self_attention = x_kv is None
     x_kv = x_q if self_attention else x_kv

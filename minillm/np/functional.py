@@ -26,7 +26,8 @@ def softmax(x, axis=-1):
 
 
 def softmax_backward(dy, y, axis=-1):
-    """dL/dx of y = softmax(x): y * (dy - sum(dy * y)). Needs only the output y."""
+    """dL/dx of y = softmax(x): y * (dy - sum(dy * y)), sums along `axis`. Needs only the
+    output y.  dy, y: same shape."""
     return y * (dy - np.sum(dy * y, axis=axis, keepdims=True))
 
 
@@ -38,7 +39,8 @@ def log_softmax(x, axis=-1):
 
 
 def log_softmax_backward(dy, y, axis=-1):
-    """dL/dx of y = log_softmax(x): dy - softmax(x) * sum(dy). Needs only the output y."""
+    """dL/dx of y = log_softmax(x): dy - softmax(x) * sum(dy), sums along `axis`, softmax(x) =
+    exp(y). Needs only the output y.  dy, y: same shape."""
     return dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True)
 
 
@@ -57,7 +59,12 @@ def cross_entropy(logits, targets, ignore_index=-100):
 
 
 def cross_entropy_backward(dloss, logits, targets, ignore_index=-100):
-    """dL/dlogits of loss = cross_entropy(logits, targets): (softmax - one_hot) / n_counted."""
+    """dL/dlogits of loss = cross_entropy(logits, targets):
+
+    dlogits = dloss * (softmax(logits) - one_hot(targets)) / n_counted,
+    n_counted = the number of targets not equal to ignore_index; an ignored position gets 0.
+    dloss: scalar; logits: (..., vocab); targets: (...) ints -> dlogits (..., vocab).
+    """
     keep = targets != ignore_index
     grad = softmax(logits)
     one_hot = np.zeros_like(grad)
@@ -72,6 +79,7 @@ def relu(x):
 
 
 def relu_backward(dy, x):
+    """dL/dx of y = relu(x): dy * 1[x > 0] (0 at x = 0, as PyTorch). dy, x: same shape."""
     return dy * (x > 0)
 
 
@@ -100,7 +108,13 @@ def _as_float(x):
 
 
 def gelu_backward(dy, x, approximate="none"):
-    """dL/dx of y = gelu(x)."""
+    """dL/dx of y = gelu(x). dy, x: same shape.
+
+    approximate="none": d/dx [x Phi(x)] = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi),
+    so dx = dy * (Phi(x) + x phi(x)).
+    approximate="tanh": with u = sqrt(2/pi) (x + 0.044715 x^3) and t = tanh(u),
+    dx = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) du/dx),  du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+    """
     x = _as_float(x)
     if approximate == "tanh":
         inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
@@ -124,5 +138,7 @@ def silu(x):
 
 
 def silu_backward(dy, x):
+    """dL/dx of y = silu(x) = x * s, s = sigmoid(x): dy * (s + x * s * (1 - s)), because
+    ds/dx = s * (1 - s).  dy, x: same shape."""
     s = 1.0 / (1.0 + np.exp(-x))
     return dy * (s + x * s * (1.0 - s))

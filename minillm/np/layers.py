@@ -35,7 +35,11 @@ def linear(params, x):
 
 
 def linear_backward(dy, params, x):
-    """dy: (..., out). Returns dx (..., in) and grads {weight, bias}."""
+    """Backward of y = x W^T + b.  dy: (..., out), x: (..., in).
+
+    dx = dy W  (..., in);  dW = sum over positions of dy^T x  (out, in);  db = sum of dy  (out,).
+    Returns (dx, grads), grads {weight, bias} (bias only if params has one).
+    """
     x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
     grads = {"weight": dy2.T @ x2}
     if "bias" in params:
@@ -51,7 +55,12 @@ def embedding(params, ids):
 
 
 def embedding_backward(dy, params, ids):
-    """Rows that were looked up several times add up their gradients. Returns (None, grads)."""
+    """Backward of y = W[ids].  dy: (..., d), ids: (...) ints.
+
+    dW[i] = the sum of dy over the positions where ids == i (a row looked up several times adds
+    up their gradients; a row never looked up gets 0).  Returns (None, {weight: (vocab, d)}):
+    None because integer ids have no gradient.
+    """
     dweight = np.zeros_like(params["weight"])
     np.add.at(dweight, np.asarray(ids).reshape(-1), dy.reshape(-1, dy.shape[-1]))
     return None, {"weight": dweight}
@@ -70,6 +79,15 @@ def layer_norm(params, x, eps=1e-5):
 
 
 def layer_norm_backward(dy, params, x, eps=1e-5):
+    """Backward of y = x_hat * gamma + beta, x_hat = (x - mean(x)) / sigma,
+    sigma = sqrt(var(x) + eps), mean and var over the last dimension.  dy, x: (..., d).
+
+    dgamma = sum over positions of dy * x_hat;  dbeta = sum over positions of dy;  with
+    g = dy * gamma,
+        dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sigma      (means over the last dim):
+    normalising removes the mean and the x_hat direction, so those parts of g cannot pass back.
+    Returns (dx (..., d), grads {weight: dgamma, bias: dbeta}).
+    """
     mean = x.mean(axis=-1, keepdims=True)
     inv_std = 1.0 / np.sqrt(x.var(axis=-1, keepdims=True) + eps)
     x_hat = (x - mean) * inv_std
@@ -93,6 +111,14 @@ def rms_norm(params, x, eps=1e-6):
 
 
 def rms_norm_backward(dy, params, x, eps=1e-6):
+    """Backward of y = x_hat * gamma, x_hat = x / r, r = sqrt(mean(x^2) + eps) over the last
+    dimension.  dy, x: (..., d).
+
+    dgamma = sum over positions of dy * x_hat;  with g = dy * gamma,
+        dx = (g - x_hat * mean(g * x_hat)) / r      (mean over the last dimension):
+    LayerNorm's formula without the mean(g) term, since nothing is centred.
+    Returns (dx (..., d), grads {weight: dgamma}).
+    """
     inv_rms = 1.0 / np.sqrt((x**2).mean(axis=-1, keepdims=True) + eps)
     x_hat = x * inv_rms
     grads = {"weight": (dy * x_hat).sum(axis=tuple(range(x.ndim - 1)))}
@@ -111,6 +137,8 @@ def norm(params, x, kind="layer", eps=1e-5):
 
 
 def norm_backward(dy, params, x, kind="layer", eps=1e-5):
+    """Backward of norm: layer_norm_backward (kind="layer") or rms_norm_backward (kind="rms"),
+    whose docstrings give the formulas. dy, x: (..., d). Returns (dx (..., d), grads)."""
     _, backward = _norm_kind(kind)
     return backward(dy, params, x, eps)
 
@@ -135,6 +163,14 @@ def feed_forward(params, x, activation="gelu"):
 
 
 def feed_forward_backward(dy, params, x, activation="gelu"):
+    """Backward of y = down(act(h)), h = up(x) (or of SwiGLU: swiglu_backward).
+
+    dy, x: (..., d). The chain rule, last layer first:
+        da = dy W_down,  dW_down = sum of dy^T act(h)      (linear_backward)
+        dh = act'(h) * da                               (the activation's backward)
+        dx = dh W_up,    dW_up = sum of dh^T x
+    Returns (dx (..., d), grads with the keys of params: up.*, down.*).
+    """
     if activation == "swiglu":
         return swiglu_backward(dy, params, x)
     act, act_backward = _activation(activation)
@@ -156,6 +192,14 @@ def swiglu(params, x):
 
 
 def swiglu_backward(dy, params, x):
+    """Backward of y = down(m), m = silu(g) * u, g = gate(x), u = up(x).
+
+    dy, x: (..., d). The chain rule, last layer first:
+        dm = dy W_down,           dW_down = sum of dy^T m
+        du = dm * silu(g),        dg = dm * u * silu'(g)
+        dx = dg W_gate + du W_up  (x feeds both branches, so their gradients add)
+    Returns (dx (..., d), grads with the keys of params: gate.*, up.*, down.*).
+    """
     gate = linear(subparams(params, "gate"), x)
     up = linear(subparams(params, "up"), x)
     dhidden, g_down = linear_backward(dy, subparams(params, "down"), silu(gate) * up)

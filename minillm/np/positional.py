@@ -37,7 +37,11 @@ def learned_positions(params, seq_len, offset=0):
 
 
 def learned_positions_backward(dy, params, seq_len):
-    """dy: (..., seq_len, d). Returns (None, grads): only the first seq_len rows get gradient."""
+    """Backward of y = W[:seq_len] (offset 0, as in training).  dy: (..., seq_len, d).
+
+    dW[p] = the sum of dy[..., p, :] over the batch for p < seq_len; rows past seq_len get 0.
+    Returns (None, {weight: (max_seq_len, d)}): positions are not an input with a gradient.
+    """
     dweight = np.zeros_like(params["weight"])
     dweight[:seq_len] = dy.reshape(-1, seq_len, dy.shape[-1]).sum(axis=0)
     return None, {"weight": dweight}
@@ -74,6 +78,7 @@ def rope(x, base=10000.0, offset=0):
 
 
 def rope_backward(dy, base=10000.0, offset=0):
-    """A rotation's gradient is the inverse rotation: dy cos - rotate_half(dy sin)."""
+    """dL/dx of y = rope(x): a rotation's gradient is the inverse rotation (by minus the angle),
+    dx = dy cos - rotate_half(dy sin).  dy: (..., seq, d_head) -> dx of the same shape."""
     cos, sin = rope_angles(dy.shape[-2], dy.shape[-1], base, offset)
     return dy * cos.astype(dy.dtype) - rotate_half(dy * sin.astype(dy.dtype))

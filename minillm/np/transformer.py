@@ -53,16 +53,24 @@ def residual(sublayer, norm_params, x, cfg):
 
 
 def residual_backward(dy, sublayer, sublayer_backward, norm_params, x, cfg):
-    """sublayer_backward: (dout, h) -> (dh, grads). Returns (dx, sublayer_grads, norm_grads)."""
+    """Backward of residual.  dy, x: (batch, seq, d_model).
+
+    pre-LN,  y = x + S(N(x)):  dx = dy + N'(S'(dy))    (the residual path passes dy straight on)
+    post-LN, y = N(x + S(x)):  ds = N'(dy) at x + S(x), then dx = ds + S'(ds)
+    where S' is sublayer_backward: (dout, h) -> (dh, grads), and N' is norm_backward.
+    Returns (dx, sublayer_grads, norm_grads). A sub-layer with a second input (cross-attention
+    reads the memory) returns (dh, dmemory, grads); that dmemory is passed on:
+    (dx, dmemory, sublayer_grads, norm_grads).
+    """
     if cfg.norm_first:
         h = norm(norm_params, x, cfg.norm, cfg.norm_eps)
-        dh, sub_grads = sublayer_backward(dy, h)
+        dh, *passed_on = sublayer_backward(dy, h)          # passed_on: [grads] or [dmemory, grads]
         dx_norm, norm_grads = norm_backward(dh, norm_params, x, cfg.norm, cfg.norm_eps)
-        return dy + dx_norm, sub_grads, norm_grads       # the residual path passes dy straight on
+        return dy + dx_norm, *passed_on, norm_grads
     out, _ = sublayer(x)
     ds, norm_grads = norm_backward(dy, norm_params, x + out, cfg.norm, cfg.norm_eps)
-    dx_sub, sub_grads = sublayer_backward(ds, x)
-    return ds + dx_sub, sub_grads, norm_grads
+    dx_sub, *passed_on = sublayer_backward(ds, x)
+    return ds + dx_sub, *passed_on, norm_grads
 
 
 # ---- layers ----------------------------------------------------------------------------------
@@ -84,7 +92,12 @@ def encoder_layer(params, x, cfg, mask=None, cache=None, layer_idx=0):
 
 
 def encoder_layer_backward(dy, params, x, cfg, mask=None):
-    """Returns (dx, grads) for encoder_layer's output y; grads has the keys of params."""
+    """Backward of encoder_layer (without a cache).  dy, x: (batch, seq, d_model).
+
+    The two sub-layers in reverse, each through residual_backward: the feed-forward
+    (feed_forward_backward), then the self-attention (multi_head_attention_backward).
+    Returns (dx (batch, seq, d_model), grads); grads has the keys of params.
+    """
     attend = _self_attention(params, cfg, mask)
     attend_backward = _self_attention_backward(params, cfg, mask)
     h, _ = residual(attend, subparams(params, "norm1"), x, cfg)
@@ -118,7 +131,15 @@ def decoder_layer(params, x, memory, cfg, self_mask=None, memory_mask=None, cach
 
 
 def decoder_layer_backward(dy, params, x, memory, cfg, self_mask=None, memory_mask=None):
-    """Returns (dx, dmemory, grads) for decoder_layer's output y."""
+    """Backward of decoder_layer (without a cache).  dy, x: (batch, seq_q, d_model);
+    memory: (batch, seq_k, d_model).
+
+    The three sub-layers in reverse, each through residual_backward: the feed-forward, the
+    cross-attention, the masked self-attention. Only the cross-attention reads the memory:
+    dmemory = dk W_k + dv W_v of its keys and values (multi_head_attention_backward's dx_kv).
+    Returns (dx (batch, seq_q, d_model), dmemory (batch, seq_k, d_model), grads); grads has the
+    keys of params.
+    """
     attend = _self_attention(params, cfg, self_mask)
     cross = _cross_attention(params, cfg, memory, memory_mask)
     h1, _ = residual(attend, subparams(params, "norm1"), x, cfg)
@@ -127,9 +148,8 @@ def decoder_layer_backward(dy, params, x, memory, cfg, self_mask=None, memory_ma
     dh2, g_ff, g_norm3 = residual_backward(dy, _feed_forward(params, cfg),
                                            _feed_forward_backward(params, cfg),
                                            subparams(params, "norm3"), h2, cfg)
-    dmemory = []      # the cross-attention's backward also yields a gradient for the memory
-    dh1, g_cross, g_norm2 = residual_backward(
-        dh2, cross, _cross_attention_backward(params, cfg, memory, memory_mask, dmemory),
+    dh1, dmemory, g_cross, g_norm2 = residual_backward(
+        dh2, cross, _cross_attention_backward(params, cfg, memory, memory_mask),
         subparams(params, "norm2"), h1, cfg)
     dx, g_attn, g_norm1 = residual_backward(dh1, attend,
                                             _self_attention_backward(params, cfg, self_mask),
@@ -137,7 +157,7 @@ def decoder_layer_backward(dy, params, x, memory, cfg, self_mask=None, memory_ma
     grads = {**prefixed(g_attn, "self_attn"), **prefixed(g_norm1, "norm1"),
              **prefixed(g_cross, "cross_attn"), **prefixed(g_norm2, "norm2"),
              **prefixed(g_ff, "ff"), **prefixed(g_norm3, "norm3")}
-    return dx, dmemory[0], grads
+    return dx, dmemory, grads
 
 
 # ---- whole models ----------------------------------------------------------------------------
@@ -168,7 +188,14 @@ def decoder_lm(params, ids, cfg, is_token=None, cache=None, only_last=False):
 
 
 def decoder_lm_backward(dlogits, params, ids, cfg, is_token=None):
-    """Gradients of every parameter of decoder_lm given dL/dlogits; grads keyed like params."""
+    """Gradients of every parameter of decoder_lm given dlogits = dL/dlogits (batch, seq, vocab).
+
+    The forward is run again, keeping each layer's input; then the chain rule, last step first:
+    the head (final norm + lm_head, _lm_head_backward), the layers in reverse
+    (encoder_layer_backward with the causal mask), the embeddings (embed_backward). With tied
+    embeddings tok_emb.weight gets the sum of the head's and the lookup's gradients.
+    Returns grads, keyed like params (ids are integers: no gradient).
+    """
     mask = _lm_mask(ids, is_token)
     xs = [embed(params, ids, cfg)]
     for i in range(cfg.n_layers):
@@ -201,7 +228,12 @@ def encoder(params, ids, cfg, is_token=None, segments=None):
 
 
 def encoder_backward(dhidden, params, ids, cfg, is_token=None, segments=None):
-    """Gradients of every parameter of encoder given dL/dhidden. Returns grads (keys of params)."""
+    """Gradients of every parameter of encoder given dhidden = dL/dhidden (batch, seq, d_model).
+
+    The forward is run again, keeping each layer's input; then the chain rule, last step first:
+    the final norm (pre-LN only), the layers in reverse (encoder_layer_backward), the embeddings
+    (embed_backward). Returns grads, keyed like params.
+    """
     mask = None if is_token is None else _padding_mask(ids, is_token)
     xs = [embed(params, ids, cfg, segments)]
     for i in range(cfg.n_layers):
@@ -247,9 +279,13 @@ def encoder_decoder(params, src_ids, tgt_ids, cfg, src_is_token=None, tgt_is_tok
 
 def encoder_decoder_backward(dlogits, params, src_ids, tgt_ids, cfg, src_is_token=None,
                              tgt_is_token=None):
-    """Gradients of every parameter of encoder_decoder given dL/dlogits; grads keyed like params.
+    """Gradients of every parameter of encoder_decoder given dlogits = dL/dlogits (batch,
+    tgt_seq, vocab).
 
-    The memory feeds every decoder layer's cross-attention, so its gradient is their sum.
+    The decoder's chain rule as in decoder_lm_backward, with decoder_layer_backward for each
+    layer. The memory feeds every decoder layer's cross-attention, so its gradient is their sum,
+    dmemory = sum over layers of dmemory_i (batch, src_seq, d_model), which encoder_backward then
+    carries into the encoder. Returns grads, keyed like params.
     """
     memory, _ = encoder(subparams(params, "encoder"), src_ids, cfg, src_is_token)
     self_mask, memory_mask = _encoder_decoder_masks(src_ids, tgt_ids, src_is_token, tgt_is_token)
@@ -301,7 +337,14 @@ def embed(params, ids, cfg, segments=None, offset=0):
 
 
 def embed_backward(dx, params, ids, cfg, segments=None):
-    """Gradients of the embedding tables (and the embedding norm) given dL/d(embed output)."""
+    """Gradients of the embedding tables (and the embedding norm) given dx = dL/d(embed output),
+    (batch, seq, d_model).
+
+    The embedding is a sum e = tok[ids] + pos[:seq] + seg[segments] (the tables the config has),
+    so each table receives the same de at the rows it gave: embedding_backward and
+    learned_positions_backward. With an embedding norm, x = N(e) and de = norm_backward(dx) first.
+    Returns grads, keyed like params (a sinusoidal or rotary position has no table).
+    """
     grads = {}
     if cfg.embedding_norm:
         summed = _embedding_sum(params, ids, cfg, segments)
@@ -354,15 +397,11 @@ def _cross_attention(params, cfg, memory, memory_mask):
                                           n_kv_heads=cfg.n_kv_heads)
 
 
-def _cross_attention_backward(params, cfg, memory, memory_mask, dmemory_out):
+def _cross_attention_backward(params, cfg, memory, memory_mask):
+    """(dout, h) -> (dh, dmemory, grads): the queries' and the memory's gradients."""
     p = subparams(params, "cross_attn")
-
-    def backward(dout, h):
-        dh, dmemory, grads = multi_head_attention_backward(dout, p, h, memory, memory_mask,
-                                                           cfg.n_heads, n_kv_heads=cfg.n_kv_heads)
-        dmemory_out.append(dmemory)
-        return dh, grads
-    return backward
+    return lambda dout, h: multi_head_attention_backward(dout, p, h, memory, memory_mask,
+                                                         cfg.n_heads, n_kv_heads=cfg.n_kv_heads)
 
 
 def _feed_forward(params, cfg):
