@@ -131,3 +131,30 @@ def check_cache_continues(cached, new):
         raise ValueError(f"this KVCache holds keys of (batch, heads, seq, d_head) = {have} but "
                          f"the new ones are {got}: a cache continues the same batch of "
                          "sequences in the same model; use a fresh KVCache for another")
+
+
+def check_params_and_grads(params, grads):
+    """params, grads: dicts by name with the same names, grads[name] of params[name]'s shape (an
+    optimizer step needs exactly one gradient per parameter)."""
+    missing = [name for name in params if name not in grads]
+    extra = [name for name in grads if name not in params]
+    if missing:
+        raise ValueError(f"grads must hold one gradient per parameter, by the same names: "
+                         f"no gradient for {missing}")
+    if extra:
+        raise ValueError(f"grads must hold one gradient per parameter, by the same names: "
+                         f"gradients of no parameter {extra}")
+    for name, param in params.items():
+        if tuple(grads[name].shape) != tuple(param.shape):
+            raise ValueError(f"grads[{name!r}] has shape {tuple(grads[name].shape)}, expected "
+                             f"{tuple(param.shape)} like params[{name!r}]")
+
+
+def check_decayed(decayed, params):
+    """decayed: None (decay every parameter) or names, each a key of params."""
+    if decayed is None:
+        return
+    unknown = sorted(set(decayed) - set(params))
+    if unknown:
+        raise ValueError(f"decayed must name parameters of params ({sorted(params)}), got "
+                         f"unknown names {unknown}")

@@ -176,3 +176,13 @@ def check_probability(name, value):
     check_number(name, value)
     if not 0 <= value < 1:
         raise ValueError(f"{name} must lie in [0, 1), got {value}")
+
+
+def check_adam_settings(betas, eps, weight_decay):
+    """Adam's settings: betas a pair of decay rates in [0, 1), eps and weight_decay >= 0."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    check_probability("betas[0]", betas[0])
+    check_probability("betas[1]", betas[1])
+    check_number("eps", eps, at_least=0)
+    check_number("weight_decay", weight_decay, at_least=0)

@@ -1,4 +1,5 @@
-"""minillm.np: the NumPy reference of every layer, forward and hand-written backward.
+"""minillm.np: the NumPy reference of every layer, forward and hand-written backward, and of the
+optimizer that trains them (minillm.np.optim).
 
 Each `f(params, x, ...)` has an `f_backward(dy, params, x, ...)`; parameters are dicts keyed like
 the PyTorch twin's state_dict, so `{k: v.numpy() for k, v in module.state_dict().items()}` runs
@@ -48,6 +49,14 @@ from minillm.np.layers import (
     subparams,
     swiglu,
     swiglu_backward,
+)
+from minillm.np.optim import (
+    adam_step,
+    adamw_step,
+    clip_grad_norm,
+    lr_at,
+    momentum_step,
+    sgd_step,
 )
 from minillm.np.positional import (
     learned_positions,
