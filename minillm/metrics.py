@@ -1,5 +1,6 @@
 """Metrics for applications: accuracy and the confusion matrix (classification), exact match and
-BLEU (translation, generation), and the alignment error rate (word alignment).
+BLEU (translation, generation), ROUGE (summarization), and the alignment error rate (word
+alignment).
 
 Everything takes plain Python lists (tokens are lists of strings, labels lists of ints) and
 returns plain numbers or NumPy arrays, so a metric reads the same in any chapter.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import NamedTuple
 
 import numpy as np
 
@@ -109,6 +111,65 @@ def bleu(candidates, references, max_n=4):
     c = sum(len(s) for s in candidates)
     r = sum(len(s) for s in references)
     return brevity_penalty(c, r) * math.exp(sum(log_precisions) / max_n)
+
+
+# ---- summarization -------------------------------------------------------------------------
+class Overlap(NamedTuple):
+    """A candidate's overlap with its reference: precision = matches / candidate length,
+    recall = matches / reference length, f1 = their harmonic mean (0 when both are 0)."""
+    precision: float
+    recall: float
+    f1: float
+
+
+def _overlap(matches, candidate_length, reference_length):
+    precision = matches / candidate_length if candidate_length else 0.0
+    recall = matches / reference_length if reference_length else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if matches else 0.0
+    return Overlap(precision, recall, f1)
+
+
+def _check_tokens(candidate, reference):
+    for name, tokens in (("candidate", candidate), ("reference", reference)):
+        if isinstance(tokens, str):
+            raise ValueError(f"{name} must be a token list (e.g. text.lower().split()), "
+                             "not a string")
+
+
+def rouge_n(candidate, reference, n=1):
+    """ROUGE-N (Lin, 2004) of one candidate summary against one reference, as an Overlap.
+
+    candidate, reference: token lists. Matches are the n-grams the two share, each counted at
+    most as often as it occurs in either (clipped, as in BLEU); recall divides them by the
+    reference's n-grams, which is the ROUGE of the paper's title (Recall-Oriented ...).
+    """
+    _check_tokens(candidate, reference)
+    counts, ref_counts = ngrams(candidate, n), ngrams(reference, n)
+    matches = sum((counts & ref_counts).values())
+    return _overlap(matches, sum(counts.values()), sum(ref_counts.values()))
+
+
+def longest_common_subsequence(a, b):
+    """Length of the longest sequence of tokens found in both a and b in the same order, not
+    necessarily next to each other: ("the cat sat", "the black cat") -> 2 ("the cat")."""
+    previous = [0] * (len(b) + 1)
+    for token in a:
+        current = [0]
+        for j, other in enumerate(b):
+            current.append(previous[j] + 1 if token == other else max(previous[j + 1],
+                                                                           current[j]))
+        previous = current
+    return previous[-1]
+
+
+def rouge_l(candidate, reference):
+    """ROUGE-L of one candidate against one reference, as an Overlap: the longest common
+    subsequence (see longest_common_subsequence) over the candidate's and the reference's
+    lengths. Rewards words in the reference's order without asking them to be adjacent."""
+    _check_tokens(candidate, reference)
+    candidate, reference = list(candidate), list(reference)
+    return _overlap(longest_common_subsequence(candidate, reference), len(candidate),
+                    len(reference))
 
 
 # ---- word alignment ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""minillm.metrics: BLEU on hand-computed and textbook examples, AER, confusion matrix."""
+"""minillm.metrics: BLEU and ROUGE on hand-computed and textbook examples, AER, confusion matrix."""
 import math
 
 import numpy as np
@@ -11,9 +11,12 @@ from minillm.metrics import (
     brevity_penalty,
     confusion_matrix,
     exact_match,
+    longest_common_subsequence,
     modified_precision,
     ngrams,
     per_class_recall,
+    rouge_l,
+    rouge_n,
 )
 
 CANDIDATE = "the cat sat on the mat".split()
@@ -87,3 +90,46 @@ def test_metrics_reject_bad_input_clearly():
         bleu(["the cat"], ["the cat"])
     with pytest.raises(ValueError, match="undefined"):
         alignment_error_rate(set(), set())
+    with pytest.raises(ValueError, match="token list"):
+        rouge_n("the cat", ["the", "cat"])
+    with pytest.raises(ValueError, match="token list"):
+        rouge_l(["the", "cat"], "the cat")
+
+
+def test_rouge_n_by_hand():
+    # shared unigrams: the (2, clipped to the reference's 2), cat, on, mat = 5 of 6 and 6
+    score = rouge_n(CANDIDATE, REFERENCE, 1)
+    assert score.precision == pytest.approx(5 / 6) and score.recall == pytest.approx(5 / 6)
+    # bigrams: the cat, on the, the mat = 3 of 5 and 5
+    assert rouge_n(CANDIDATE, REFERENCE, 2).f1 == pytest.approx(3 / 5)
+    # recall over the reference: a one-word candidate has full precision, low recall
+    score = rouge_n(["cat"], REFERENCE, 1)
+    assert (score.precision, score.recall) == (1.0, pytest.approx(1 / 6))
+    assert score.f1 == pytest.approx(2 * 1 * (1 / 6) / (1 + 1 / 6))
+    # repeats are clipped: "the the the" shares two "the" with a reference holding two
+    assert rouge_n("the the the".split(), REFERENCE, 1).precision == pytest.approx(2 / 3)
+    assert rouge_n(["dog"], REFERENCE, 1) == (0.0, 0.0, 0.0)
+
+
+def test_rouge_l_by_hand():
+    assert longest_common_subsequence("the cat sat".split(), "the black cat".split()) == 2
+    assert longest_common_subsequence([], ["a"]) == 0
+    # "the cat on the mat" in order: 5 of 6 both ways
+    assert rouge_l(CANDIDATE, REFERENCE).f1 == pytest.approx(5 / 6)
+    # the same words in reverse order: ROUGE-1 is perfect, ROUGE-L is not
+    backwards = REFERENCE[::-1]
+    assert rouge_n(backwards, REFERENCE, 1).f1 == 1.0
+    assert rouge_l(backwards, REFERENCE).f1 == pytest.approx(3 / 6)   # "the ... is ... the"
+
+
+def test_rouge_is_symmetric_in_precision_and_recall():
+    rng = np.random.default_rng(0)
+    words = "a b c d the cat".split()
+    for _ in range(200):
+        a = list(rng.choice(words, rng.integers(1, 10)))
+        b = list(rng.choice(words, rng.integers(1, 10)))
+        for score in (lambda x, y: rouge_n(x, y, 1), lambda x, y: rouge_n(x, y, 2), rouge_l):
+            ab, ba = score(a, b), score(b, a)
+            assert ab.precision == pytest.approx(ba.recall) and ab.f1 == pytest.approx(ba.f1)
+            assert 0 <= ab.f1 <= 1
+        assert rouge_l(a, b).f1 <= rouge_n(a, b, 1).f1 + 1e-12    # order can only cost
