@@ -66,11 +66,15 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None)
 
 @torch.no_grad()
 def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
-             greedy=False, stop_id=None, use_cache=True, generator=None):
+             greedy=False, stop_id=None, use_cache=True, generator=None, is_token=None):
     """Continue each prompt by up to max_new_tokens tokens.
 
-    model: a DecoderLM. prompt_ids: (batch, prompt_len) ints, at least one token per row, all
-    rows the same length (no padding). greedy=True (or temperature=0) takes the argmax;
+    model: a DecoderLM. prompt_ids: (batch, prompt_len) ints, at least one token per row.
+    Prompts of different lengths: pad them on the left (`minillm.data.pad_batch(prompts, pad_id,
+    side="left")`) and pass its is_token, (batch, prompt_len) bool, False = padding; padding is
+    then hidden from every query. This needs rotary positions (cfg.positional == "rope"), where
+    attention sees only how far apart two tokens are, so a row's padding does not move its
+    tokens' positions as far as the model can tell. greedy=True (or temperature=0) takes the argmax;
     otherwise each token is sample_next(logits, temperature, top_k, top_p, generator).
     stop_id: a row that emits it is finished and keeps emitting stop_id; generation ends early
     once every row has. use_cache: feed one token per step through a KVCache (same tokens, less
@@ -80,6 +84,8 @@ def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None, top
     """
     ids = check_prompt(prompt_ids, max_new_tokens, model.cfg.max_seq_len, model_device(model))
     _check_sampling(temperature, top_k, top_p)
+    if is_token is not None:
+        is_token = _check_left_padding(is_token, ids, model.cfg)
     cache = KVCache(model.cfg.n_layers) if use_cache else None
 
     # A DecoderLM can skip the output head for every position but the last (other models that
@@ -87,6 +93,9 @@ def generate(model, prompt_ids, max_new_tokens, temperature=1.0, top_k=None, top
     last = {"only_last": True} if isinstance(model, DecoderLM) else {}
 
     def next_logits(ids, n_new):
+        if is_token is not None:   # every key's flag, the cached ones included: new tokens are real
+            new = ids.shape[1] - is_token.shape[1]
+            last["is_token"] = F.pad(is_token, (0, new), value=True)
         logits, _ = model(ids[:, -n_new:] if use_cache else ids, cache=cache, **last)
         return logits[:, -1]
 
@@ -199,6 +208,23 @@ def check_prompt(prompt_ids, max_new_tokens, max_seq_len, device):
                          f"{ids.shape[1] + max_new_tokens} is longer than the model's "
                          f"max_seq_len={max_seq_len}")
     return ids.long()
+
+
+def _check_left_padding(is_token, ids, cfg):
+    """is_token as a bool tensor on ids' device, once it is known to flag ids: (batch, prompt_len)
+    padded on the left only, for a model with rotary positions."""
+    is_token = torch.as_tensor(is_token, dtype=torch.bool, device=ids.device)
+    if tuple(is_token.shape) != tuple(ids.shape):
+        raise ValueError(f"is_token of shape {tuple(is_token.shape)} does not match prompt_ids of "
+                         f"shape {tuple(ids.shape)}: one flag per token (False = padding)")
+    if cfg.positional != "rope":
+        raise ValueError(f'prompts with padding need rotary positions (positional="rope"), this '
+                         f'model has positional="{cfg.positional}": padding would shift the '
+                         "positions of a row's tokens; generate from prompts of equal length")
+    if not is_token[:, -1].all() or (is_token[:, 1:] < is_token[:, :-1]).any():
+        raise ValueError("pad prompts on the left (pad_batch(..., side=\"left\")): every row's "
+                         "padding must come before its tokens and its last position be a token")
+    return is_token
 
 
 def _check_sampling(temperature, top_k, top_p):

@@ -61,23 +61,21 @@ def _preview(value):
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _padding_mask(ids, is_token):
+def _padding_mask(ids, is_token, past=0):
     """padding_mask(is_token) on ids' device, once is_token is known to hold one flag per token
-    of ids: (batch, seq)."""
+    of ids: (batch, seq), after one per cached token if past > 0."""
     is_token = torch.as_tensor(is_token, dtype=torch.bool)
-    check_is_token(is_token, ids)
+    check_is_token(is_token, ids, past)
     return padding_mask(is_token).to(ids.device)
 
 
 def _causal_padding_mask(ids, is_token, past):
     """The causal mask of ids: (batch, seq) after `past` cached tokens: (seq, past + seq) bool,
-    True = may attend; with is_token, padding keys are hidden too: (batch, 1, seq, seq).
-    The cache does not remember padding, so is_token needs an empty cache."""
-    if is_token is not None and past:
-        raise ValueError("is_token cannot be combined with a filled KV cache: generate from "
-                         "prompts of equal length, without padding")
+    True = may attend; with is_token, padding keys are hidden too: (batch, 1, seq, past + seq).
+    The cache does not remember padding: is_token flags every key, (batch, past + seq), the
+    cached tokens' flags first (generation from left-padded prompts passes them at each step)."""
     mask = causal_mask(ids.shape[1], past + ids.shape[1], device=ids.device)
-    return mask if is_token is None else mask & _padding_mask(ids, is_token)
+    return mask if is_token is None else mask & _padding_mask(ids, is_token, past)
 
 
 def _run_layers(layers, x, mask, need_weights, cache=None):
@@ -259,6 +257,7 @@ class DecoderLM(_Embedded):
         """ids: (batch, seq) ints; is_token: optional (batch, seq) bool, False = padding.
         cache: optional KVCache(cfg.n_layers), updated in place: ids are then the tokens after
         the cached ones (generation feeds one at a time) and attend to those too.
+        With a cache, is_token flags the cached tokens too: (batch, cached + seq).
         only_last: the logits of the last position only, (batch, 1, vocab): all that choosing
         the next token needs, and the output head (d_model x vocab) is the largest product.
         Returns (logits (batch, seq, vocab), attentions: list of n_layers (batch, heads, seq,

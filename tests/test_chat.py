@@ -6,7 +6,7 @@ import torch
 from _helpers import randomized
 
 from minillm import TransformerConfig
-from minillm.chat import SMOLLM2_SYSTEM_PROMPT, chat, chat_prompt
+from minillm.chat import SMOLLM2_SYSTEM_PROMPT, chat, chat_batch, chat_prompt
 from minillm.generate import generate
 from minillm.tokenizers import BPETokenizer
 from minillm.transformer import DecoderLM
@@ -61,3 +61,14 @@ def test_chat_refuses_messages_that_are_not_a_conversation(tiny):
         list(chat(model, tokenizer, [{"role": "user", "text": "Hi"}]))
     with pytest.raises(ValueError, match="content of type int"):
         chat_prompt([{"role": "user", "content": 3}])
+
+
+def test_chat_batch_answers_each_conversation_as_chat_does_alone(tiny):
+    model, tokenizer = tiny
+    conversations = [QUESTION, [{"role": "user", "content": "naïve café 大语言模型 user"}],
+                     [{"role": "system", "content": "Be brief."}] + QUESTION]
+    for max_new_tokens in (3, 30):
+        answers, ended = chat_batch(model, tokenizer, conversations, max_new_tokens)
+        alone = ["".join(chat(model, tokenizer, c, max_new_tokens)) for c in conversations]
+        assert answers == alone
+        assert len(ended) == 3 and all(isinstance(e, bool) for e in ended)

@@ -4,12 +4,14 @@ a stop id finishes its row; bad arguments fail with a ValueError that says what 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from _helpers import assert_close, randomized, rng, to_np_params
 from torch import nn
 
 import minillm.np as mnp
 from minillm import TransformerConfig
 from minillm.attention import KVCache, MultiHeadAttention
+from minillm.data import pad_batch
 from minillm.generate import generate, next_token_probs, sample_next
 from minillm.np.attention import KVCache as NumpyKVCache
 from minillm.transformer import DecoderLM
@@ -97,12 +99,77 @@ def test_a_cache_never_lets_the_sequence_outgrow_max_seq_len():
         mnp.decoder_lm(params, _ids(1, 5).numpy(), model.cfg, cache=np_cache)
 
 
-def test_padding_flags_with_a_filled_cache_are_refused():
+def test_padding_flags_with_a_filled_cache_must_flag_the_cached_tokens_too():
     model = _model("gpt2_like")
     cache = KVCache(model.cfg.n_layers)
     model(_ids(1, 3), cache=cache)
-    with pytest.raises(ValueError, match="is_token cannot be combined with a filled KV cache"):
+    with pytest.raises(ValueError, match=r"after 3 cached tokens: expected \(1, 4\)"):
         model(_ids(1, 1), torch.ones(1, 1, dtype=torch.bool), cache=cache)
+    np_cache = NumpyKVCache(model.cfg.n_layers)
+    params = to_np_params(model)
+    mnp.decoder_lm(params, _ids(1, 3).numpy(), model.cfg, cache=np_cache)
+    with pytest.raises(ValueError, match=r"after 3 cached tokens: expected \(1, 4\)"):
+        mnp.decoder_lm(params, _ids(1, 1).numpy(), model.cfg, np.ones((1, 1), bool), np_cache)
+
+
+LENGTHS = (3, 7, 5)          # prompts of different lengths, padded on the left
+
+
+def _left_padded():
+    prompts = [_ids(1, n, seed=n)[0].tolist() for n in LENGTHS]
+    ids, is_token = pad_batch(prompts, 0, side="left")
+    return prompts, ids, is_token
+
+
+@pytest.mark.parametrize("name", ["llama_like", "llama_gqa"])
+def test_left_padded_prompts_give_each_row_its_own_logits(name):
+    """Rotary positions: a row's padding on the left hides from attention and shifts every
+    position of the row by the same amount, which attention cannot see."""
+    model = _model(name).double()
+    prompts, ids, is_token = _left_padded()
+    cache = KVCache(model.cfg.n_layers)
+    with torch.no_grad():
+        batched, _ = model(ids, is_token, cache=cache)
+        step = torch.tensor([[1], [2], [3]])
+        batched_next, _ = model(step, F.pad(is_token, (0, 1), value=True), cache=cache)
+        for row, prompt in enumerate(prompts):
+            alone, _ = model(torch.tensor([prompt + [row + 1]]))
+            assert_close(batched[row, -len(prompt):], alone[0, :-1], atol=1e-10)
+            assert_close(batched_next[row, 0], alone[0, -1], atol=1e-10)
+
+
+def test_the_numpy_twin_reads_left_padded_prompts_through_its_cache_as_the_module_does():
+    model = _model("llama_gqa").double()
+    params, (_, ids, is_token) = to_np_params(model), _left_padded()
+    cache, np_cache = KVCache(model.cfg.n_layers), NumpyKVCache(model.cfg.n_layers)
+    for chunk in (ids, torch.tensor([[1], [2], [3]]), torch.tensor([[4, 5]] * 3)):
+        # every key's flag: the prompt's, then True for each token after it
+        flags = F.pad(is_token, (0, cache.seq_len() + chunk.shape[1] - ids.shape[1]), value=True)
+        with torch.no_grad():
+            ours, _ = model(chunk, flags, cache=cache)
+        theirs, _ = mnp.decoder_lm(params, chunk.numpy(), model.cfg, flags.numpy(), np_cache)
+        assert_close(ours, theirs, atol=1e-10)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_generate_from_left_padded_prompts_equals_each_prompt_alone(use_cache):
+    model = _model("llama_gqa").double()
+    prompts, ids, is_token = _left_padded()
+    out = generate(model, ids, 8, greedy=True, is_token=is_token, use_cache=use_cache)
+    for row, prompt in enumerate(prompts):
+        alone = generate(model, torch.tensor([prompt]), 8, greedy=True)
+        assert out[row, ids.shape[1]:].tolist() == alone[0, len(prompt):].tolist()
+
+
+def test_generate_refuses_padding_it_cannot_honour():
+    _, ids, is_token = _left_padded()
+    with pytest.raises(ValueError, match='rotary positions.*positional="learned"'):
+        generate(_model("gpt2_like"), ids, 2, is_token=is_token)
+    right = pad_batch([[1, 2], [3]], 0, side="right")
+    with pytest.raises(ValueError, match="pad prompts on the left"):
+        generate(_model("llama_like"), right[0], 2, is_token=right[1])
+    with pytest.raises(ValueError, match=r"is_token of shape \(3, 2\) does not match"):
+        generate(_model("llama_like"), ids, 2, is_token=is_token[:, :2])
 
 
 def test_cross_attention_refuses_a_cache():

@@ -169,6 +169,7 @@ def decoder_lm(params, ids, cfg, is_token=None, cache=None, only_last=False):
     ids: (batch, seq) ints; is_token: optional (batch, seq) bool, False = padding.
     cache: optional KVCache(cfg.n_layers), updated in place: ids are then the tokens after the
     cached ones (generation feeds one at a time) and attend to those too.
+    With a cache, is_token flags the cached tokens too: (batch, cached + seq).
     only_last: the logits of the last position only, (batch, 1, vocab): all that choosing the
     next token needs, and the output head (d_model x vocab) is the largest product.
     params keys: tok_emb.weight, pos_emb.weight (learned positions), layers.{i}.*, final_norm.*
@@ -416,20 +417,19 @@ def _feed_forward_backward(params, cfg):
 
 def _lm_mask(ids, is_token, past=0):
     """The causal mask of ids: (batch, seq) after `past` cached tokens: (seq, past + seq) bool,
-    True = may attend; with is_token, padding keys are hidden too: (batch, 1, seq, seq).
-    The cache does not remember padding, so is_token needs an empty cache."""
-    if is_token is not None and past:
-        raise ValueError("is_token cannot be combined with a filled KV cache: generate from "
-                         "prompts of equal length, without padding")
+    True = may attend; with is_token, padding keys are hidden too: (batch, 1, seq, past + seq).
+    The cache does not remember padding: is_token flags every key, (batch, past + seq), the
+    cached tokens' flags first (generation from left-padded prompts passes them at each step)."""
     seq = np.asarray(ids).shape[1]
     mask = causal_mask(seq, past + seq)
-    return mask if is_token is None else mask & _padding_mask(ids, is_token)
+    return mask if is_token is None else mask & _padding_mask(ids, is_token, past)
 
 
-def _padding_mask(ids, is_token):
-    """padding_mask(is_token), once is_token is known to hold one flag per token id."""
+def _padding_mask(ids, is_token, past=0):
+    """padding_mask(is_token), once is_token is known to hold one flag per token id (after one
+    per cached token if past > 0)."""
     is_token = np.asarray(is_token, dtype=bool)
-    check_is_token(is_token, np.asarray(ids))
+    check_is_token(is_token, np.asarray(ids), past)
     return padding_mask(is_token)
 
 
