@@ -25,7 +25,6 @@ ALIASES = {
     "the payoff of pretraining": "pretraining",  # chapter 5's section title
     "attention heads of a real model": "attention head",  # chapter 8's section title
     "an induction-style head": "induction head",  # chapter 8's section title
-    "probing": "probe",
     "ablate": "ablation",
     "saturates": "saturation",
     "systematically": "systematic generalization",
@@ -37,9 +36,6 @@ ALIASES = {
 
 # Where the glossary deliberately gives another Chinese term than the chapter's gloss, and why.
 CHINESE_DIFFERS = {
-    "logits": "对数几率 is log-odds (chapter 10: log p(A) − log p(B)); logits are raw scores",
-    "logit lens": "a logit is not a logarithm (对数); chapter 8 writes logit 偏置, so logit 透镜",
-    "wordpiece": "Chinese texts keep the name WordPiece; 词片 is rarely seen",
     "the payoff of pretraining": "a section title, listed under its term 预训练",
     "systematically": "an adverb (系统性地), listed under its noun 系统性泛化",
 }
