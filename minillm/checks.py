@@ -80,7 +80,7 @@ def check_seq_len(seq_len, max_seq_len, what="positional table"):
 def check_is_token(is_token, ids, past=0):
     """is_token: (batch, past + seq) bool padding flags, one per token id in ids: (batch, seq)
     and, after `past` tokens held in a KV cache, one per cached token before them."""
-    expected = (ids.shape[0], past + ids.shape[1])
+    expected = tuple(ids.shape[:-1]) + (past + ids.shape[-1],)
     if tuple(is_token.shape) != expected:
         cached = f" after {past} cached tokens" if past else ""
         raise ValueError(f"is_token of shape {tuple(is_token.shape)} does not match ids of shape "
