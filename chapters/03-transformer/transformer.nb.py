@@ -1,0 +1,1493 @@
+# Text form of transformer.ipynb: its cells without their outputs, for reading and diffs.
+# Written by `python -m minillm.text_forms`; edit the notebook, not this file.
+
+# %% [markdown] id="73583cc5"
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minillm-course/minillm/blob/main/chapters/03-transformer/transformer.ipynb) [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/minillm-course/minillm/main?urlpath=lab/tree/chapters/03-transformer/transformer.ipynb)
+#
+# # Chapter 3 · Transformer layers（Transformer 架构）
+#
+# *大语言模型原理基础与前沿 — an executable course on how large language models work.*
+#
+# Chapter 2 built attention: every token takes a weighted mix of the other tokens' values. A
+# Transformer is attention **plus four more pieces**, and this chapter asks of each one *why is it
+# there?* — and answers by measuring, not by asserting:
+#
+# 1. **Positions.** Attention cannot tell "dog bites man" from "man bites dog". Three ways to tell it
+#    where each token stands: sinusoidal encodings, rotary embeddings (RoPE), learned tables.
+# 2. **The feed-forward network**: a small MLP applied to every token alone (ReLU, GELU, SwiGLU).
+# 3. **Residual connections and normalization**, in the original *post-LN* arrangement and the
+#    *pre-LN* one every large model uses today, and what the difference does to the gradients.
+# 4. **The encoder layer and the decoder layer** (with cross-attention), assembled from the pieces
+#    and trained on a toy task, so that their attention has something to show.
+# 5. **Checked against the real thing**: PyTorch's `nn.TransformerEncoderLayer` /
+#    `nn.TransformerDecoderLayer` and Hugging Face's GPT-2, BERT and Llama, to float32 precision.
+# 6. **A pitfall from the wild**: a "GPT" built without a causal mask, whose training loss looks
+#    wonderful and whose generations are useless.
+# 7. Exercises that check themselves.
+#
+# One block of a GPT-style (pre-LN) Transformer, the destination of sections 1–4:
+#
+# ```
+# token ids ─► embedding (+ positions) ─► x
+# x ─► x + Attention(Norm(x)) ─► x + FFN(Norm(x)) ─► … n_layers blocks … ─► Norm ─► logits
+# ```
+
+# %% id="59067778"
+# Setup: on Colab (or any Python without minillm) install the course's library
+# (JupyterLab from a clone and Binder already have it: there this cell does nothing).
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("minillm") is None:
+    from importlib.metadata import version
+
+    course = Path("minillm-course").resolve()
+    if not course.is_dir():
+        url = "https://github.com/minillm-course/minillm"
+        subprocess.check_call(["git", "clone", "--depth", "1", url, str(course)])
+    keep_torch = [f"torch=={version('torch')}"] if importlib.util.find_spec("torch") else []
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "-e",
+                           f"{course}[course]", *keep_torch])
+    sys.path.insert(0, str(course))   # an editable install is seen by new processes only
+    importlib.invalidate_caches()
+
+# %% id="6a6ead81"
+# %matplotlib inline
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import minillm  # installed by `pip install -r requirements.txt` (the `-e .` line)
+import minillm.np
+import minillm.viz
+from minillm.convert import max_abs_diff
+
+np.set_printoptions(precision=3, suppress=True)
+plt.rcParams.update({"figure.dpi": 80, "axes.titlesize": 10})
+rng = np.random.default_rng(0)
+torch.manual_seed(0)
+# The models in this chapter are tiny: splitting their small matrices over several threads costs
+# more time than it saves, and with one thread every sum runs in the same order on every machine.
+torch.set_num_threads(1)
+
+
+def to_np_params(module):
+    # a module's state_dict as the NumPy parameter dict that minillm.np's functions take
+    return {name: value.detach().numpy() for name, value in module.state_dict().items()}
+
+
+print(f"minillm {minillm.__version__} imported")
+
+# %% [markdown] id="a3754f25"
+# ## 1. Attention does not know the order of the words
+#
+# Attention compares every query with every key and averages the values. Nothing in that recipe
+# looks at *where* a token stands. Shuffle the tokens and every token gets the very same output as
+# before, only in the shuffled place. In symbols, for any permutation matrix $P$:
+#
+# $$\operatorname{Attention}(PX) = P\,\operatorname{Attention}(X).$$
+#
+# This property is called **permutation equivariance（置换等变性）**. It holds for attention
+# *without a mask* (an encoder's); a causal mask breaks it, since it lets each position see a
+# different number of tokens. Let us measure it with an unmasked multi-head attention layer with
+# random weights: the same six words, in two orders.
+
+# %% id="55b8aaf3"
+d_model, n_heads = 16, 4
+mha = minillm.MultiHeadAttention(d_model, n_heads)        # random weights
+mha_params = to_np_params(mha)
+
+words = "the dog bit the man today".split()
+word_vectors = {w: rng.standard_normal(d_model) for w in sorted(set(words))}
+
+
+def embed_words(ws):
+    # (1, seq, d_model): one fixed vector per word, wherever it stands
+    return np.stack([word_vectors[w] for w in ws])[None]
+
+
+order = [0, 4, 2, 3, 1, 5]                                 # "the man bit the dog today"
+shuffled = [words[i] for i in order]
+out, _ = minillm.np.multi_head_attention(mha_params, embed_words(words), n_heads=n_heads)
+out_shuffled, _ = minillm.np.multi_head_attention(mha_params, embed_words(shuffled),
+                                                  n_heads=n_heads)
+
+print("original:", " ".join(words))
+print("shuffled:", " ".join(shuffled))
+same = np.allclose(out_shuffled[0], out[0, order])
+print("every word gets the same output in both sentences:", same)
+assert same
+
+# %% [markdown] id="63450f73"
+# "The dog bit the man" and "the man bit the dog" are, to unmasked attention, the same bag of words.
+# A language model must know the order, so Transformers inject **positional information（位置信息）** somewhere. (A causal decoder with no positional encoding at all still learns positions
+# from its mask, "NoPE" in Kazemnejad et al., 2023; but encoders cannot, and almost every LLM is
+# given positions explicitly.) Three recipes follow; each is a few lines.
+#
+# ### 1.1 Sinusoidal encodings（正弦位置编码）
+#
+# The original Transformer (Vaswani et al., 2017) *adds* a fixed vector to each token embedding. For
+# position $p$ and pair index $i = 0 \dots d/2 - 1$:
+#
+# $$\mathrm{PE}[p, 2i] = \sin\!\left(\frac{p}{10000^{2i/d}}\right), \qquad
+#   \mathrm{PE}[p, 2i+1] = \cos\!\left(\frac{p}{10000^{2i/d}}\right).$$
+#
+# Each (sin, cos) pair is a clock hand turning at its own speed: pair 0 turns one radian per
+# position, the last pair almost not at all. Together they spell out the position, like the hands
+# of a clock spell out the time.
+
+# %% id="949f4e99"
+def sinusoidal(seq_len, d):
+    pos = np.arange(seq_len)[:, None]                     # (seq_len, 1)
+    speed = 10000.0 ** (-np.arange(0, d, 2) / d)          # (d/2,): one speed per pair
+    pe = np.zeros((seq_len, d))
+    pe[:, 0::2] = np.sin(pos * speed)
+    pe[:, 1::2] = np.cos(pos * speed)
+    return pe
+
+
+pe = sinusoidal(64, 32)
+print("equals minillm.np.sinusoidal_encoding:",
+      np.allclose(pe, minillm.np.sinusoidal_encoding(64, 32)))
+print("equals the PyTorch twin minillm.sinusoidal_encoding:",
+      np.allclose(pe, minillm.sinusoidal_encoding(64, 32).numpy()))
+assert np.allclose(pe, minillm.np.sinusoidal_encoding(64, 32))
+assert np.allclose(pe, minillm.sinusoidal_encoding(64, 32).numpy())
+
+# %% id="d1e00021"
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1.1, 1]})
+im = ax1.imshow(pe.T, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+ax1.set_xlabel("position p")
+ax1.set_ylabel("dimension")
+ax1.set_title("Sinusoidal encodings: fast stripes at the top, slow ones below")
+fig.colorbar(im, ax=ax1)
+for dim in (0, 4, 10, 20):
+    ax2.plot(pe[:, dim], label=f"dimension {dim} (pair {dim // 2})")
+ax2.set_xlabel("position p")
+ax2.set_ylabel("PE[p, dimension]")
+ax2.set_title("Each pair oscillates at its own speed")
+ax2.legend(fontsize=8, loc="lower left")
+plt.show()
+
+# %% [markdown] id="dfa59860"
+# Added to the embeddings, the encodings break the symmetry of section 1: the two sentences now
+# give different outputs. (The dot product of two encodings, $\mathrm{PE}[m] \cdot \mathrm{PE}[n] =
+# \sum_i \cos\big((m-n)\,\omega_i\big)$, depends only on the distance $m - n$, a hint of the next
+# idea.)
+
+# %% id="119cf5c4"
+pe6 = minillm.np.sinusoidal_encoding(len(words), d_model)
+out_pos, _ = minillm.np.multi_head_attention(mha_params, embed_words(words) + pe6, n_heads=n_heads)
+out_pos_shuffled, _ = minillm.np.multi_head_attention(mha_params, embed_words(shuffled) + pe6,
+                                                      n_heads=n_heads)
+gap = np.abs(out_pos_shuffled[0] - out_pos[0, order]).max()
+print("with positions added, the outputs still agree:",
+      np.allclose(out_pos_shuffled[0], out_pos[0, order]))
+print(f"largest difference: {gap:.2f}, for outputs of typical size {np.abs(out_pos).mean():.2f}")
+assert gap > 0.1 * np.abs(out_pos).mean()
+
+gram = pe @ pe.T                                           # (64, 64): PE[m] · PE[n]
+spread = max(np.ptp(np.diagonal(gram, offset)) for offset in range(-63, 64))
+print("PE[m] · PE[n] depends only on m - n:", spread < 1e-9)
+assert spread < 1e-9
+
+# %% [markdown] id="3b59acb3"
+# ### 1.2 Rotary position embeddings, RoPE（旋转位置编码）
+#
+# Llama and most recent models do not add anything to the embeddings. **RoPE** (Su et al., 2021)
+# *rotates* each query and each key, inside attention, by an angle proportional to its position.
+# The $d$ dimensions of a head form $d/2$ pairs; pair $j$ at position $m$ turns by $m\,\theta_j$,
+# with $\theta_j = 10000^{-2j/d}$:
+#
+# $$\begin{pmatrix} q'_j \\ q'_{j+d/2} \end{pmatrix} =
+# \begin{pmatrix} \cos m\theta_j & -\sin m\theta_j \\ \sin m\theta_j & \cos m\theta_j \end{pmatrix}
+# \begin{pmatrix} q_j \\ q_{j+d/2} \end{pmatrix}.$$
+#
+# (Pairing dimension $j$ with $j + d/2$ is the "half-split" layout of GPT-NeoX and of Hugging Face's
+# `rotate_half`; the RoPE paper and Meta's own Llama code pair neighbours $2j, 2j+1$, and Hugging
+# Face's script that converts Llama weights permutes the rows of $W_Q$ and $W_K$ so that the two
+# give the same scores. Both are the same idea with the dimensions renumbered.)
+#
+# Why rotate? Rotations compose: $R_m^\top R_n = R_{n-m}$. So the score of a query at position $m$
+# with a key at position $n$ is
+#
+# $$(R_m q) \cdot (R_n k) = q \cdot R_{n-m}\, k,$$
+#
+# a function of the **offset** $n - m$ only. Attention sees relative positions for free.
+
+# %% id="3f06b545"
+def my_rope(x):
+    # x: (..., seq, d_head); position m = row index
+    seq, d = x.shape[-2:]
+    theta = 10000.0 ** (-np.arange(0, d, 2) / d)          # (d/2,): one speed per pair
+    angle = np.arange(seq)[:, None] * theta                # (seq, d/2)
+    cos, sin = np.cos(angle), np.sin(angle)
+    x1, x2 = x[..., : d // 2], x[..., d // 2 :]           # pair j = (x1[j], x2[j])
+    return np.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1)
+
+
+q = rng.standard_normal((2, 4, 10, 8))                     # (batch, heads, seq, d_head)
+print("equals minillm.np.rope:", np.allclose(my_rope(q), minillm.np.rope(q)))
+print("equals the PyTorch twin minillm.rope:",
+      np.allclose(my_rope(q), minillm.rope(torch.from_numpy(q)).numpy()))
+assert np.allclose(my_rope(q), minillm.np.rope(q))
+assert np.allclose(my_rope(q), minillm.rope(torch.from_numpy(q)).numpy())
+
+# %% [markdown] id="e38d00c0"
+# Below, one vector with $d_\text{head} = 8$ (four pairs) is placed at positions 0 … 31 and rotated.
+# Each panel shows one pair as a point in its plane: the point walks around a circle, pair 0 fast
+# (1 radian per position), pair 3 very slowly. The length of each pair never changes; only its
+# angle does.
+
+# %% id="feb0a80c"
+positions = 32
+one_vector = np.tile(rng.standard_normal(8), (positions, 1))   # the same vector at every position
+turned = minillm.np.rope(one_vector)                          # row m: rotated by position m
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.9), layout="constrained")
+for j, ax in enumerate(axes):
+    a, b = turned[:, j], turned[:, j + 4]
+    radius = np.hypot(a[0], b[0])
+    circle = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(radius * np.cos(circle), radius * np.sin(circle), color="0.85", zorder=0)
+    dots = ax.scatter(a, b, c=np.arange(positions), cmap="viridis", s=22)
+    ax.scatter([a[0]], [b[0]], marker="*", s=180, color="red", label="position 0")
+    ax.set_xlim(-1.2 * radius, 1.2 * radius)
+    ax.set_ylim(-1.2 * radius, 1.2 * radius)
+    ax.set_aspect("equal")
+    ax.set_title(f"pair {j}: θ = {10000 ** (-2 * j / 8):g} rad/position")
+    ax.set_xlabel(f"dimension {j}")
+    ax.set_ylabel(f"dimension {j + 4}")
+axes[0].legend(fontsize=8, loc="lower left")
+fig.colorbar(dots, ax=axes, label="position m", shrink=0.8)
+fig.suptitle("RoPE turns each pair of dimensions by position × its own speed; lengths never change")
+plt.show()
+radii = np.hypot(turned[:, :4], turned[:, 4:])
+assert np.allclose(radii, radii[0])                           # rotation keeps every pair's length
+
+# %% [markdown] id="0b513527"
+# Now the claim "the score depends only on $m - n$", measured. Fix one query vector $q$ and one key
+# vector $k$; put $q$ at every position $m$ and $k$ at every position $n$ and compute all the
+# scores $S[m, n]$. If the claim holds, $S$ is constant along each diagonal. For comparison, the
+# same with sinusoidal encodings *added* to $q$ and $k$ instead.
+
+# %% id="ba957ffe"
+seq, d_head = 32, 8
+q_vec, k_vec = rng.standard_normal(d_head), rng.standard_normal(d_head)
+Q = minillm.np.rope(np.tile(q_vec, (seq, 1)))             # row m: q rotated to position m
+K = minillm.np.rope(np.tile(k_vec, (seq, 1)))
+S_rope = Q @ K.T                                           # S[m, n] = (R_m q) · (R_n k)
+pe_small = minillm.np.sinusoidal_encoding(seq, d_head)
+S_added = (q_vec + pe_small) @ (k_vec + pe_small).T       # added positions, for comparison
+
+
+def diagonal_spread(S):
+    # the largest range of values along one diagonal (0 = depends only on m - n)
+    return max(np.ptp(np.diagonal(S, offset)) for offset in range(-S.shape[0] + 1, S.shape[0]))
+
+
+print("RoPE:  score depends only on m - n:", diagonal_spread(S_rope) < 1e-9)
+print("added: score depends only on m - n:", diagonal_spread(S_added) < 1e-9,
+      f"(a diagonal spans up to {diagonal_spread(S_added):.1f})")
+assert diagonal_spread(S_rope) < 1e-9 and diagonal_spread(S_added) > 1.0
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+for ax, S, name in ((axes[0], S_rope, "RoPE: constant along every diagonal"),
+                    (axes[1], S_added, "added sinusoidal: not")):
+    im = ax.imshow(S, cmap="RdBu", vmin=-np.abs(S).max(), vmax=np.abs(S).max())
+    ax.set_xlabel("key position n")
+    ax.set_ylabel("query position m")
+    ax.set_title(name)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+fig.suptitle("Score of the same q and k placed at positions m and n")
+plt.show()
+
+# %% [markdown] id="264f57e7"
+# From now on: `minillm.np.rope` / `minillm.rope`, and `TransformerConfig(positional="rope")` turns it
+# on inside every self-attention layer of a model.
+#
+# ### 1.3 Learned positions（可学习位置编码）
+#
+# GPT-2 and BERT simply *learn* a table: one trainable vector per position, added to the token
+# embedding, exactly like a word embedding whose "word" is the position. Simple and flexible, with
+# one limit: the table has `max_seq_len` rows, and a longer sequence has no row to look up.
+# Sinusoidal encodings and RoPE are formulas and can at least be *computed* for any position
+# (whether a model trained on short texts makes sense of them is another question).
+
+# %% id="72fe5ef6"
+table = minillm.LearnedPositions(max_seq_len=8, d_model=4)
+print("a trainable table:", tuple(table.weight.shape), "= (max_seq_len, d_model)")
+print("rows for a 5-token sequence:", tuple(table(5).shape))
+try:
+    table(10)
+except ValueError as error:
+    print("ValueError:", error)
+
+# %% [markdown] id="75604616"
+# ## 2. The feed-forward network（前馈网络）
+#
+# Attention moves information *between* tokens. The second half of each layer works on every token
+# *alone*: the same small two-layer MLP, applied at each position,
+#
+# $$\mathrm{FFN}(x) = W_\text{down}\, \phi(W_\text{up}\, x + b_\text{up}) + b_\text{down},$$
+#
+# which widens the vector from $d_\text{model}$ to $d_\text{ff}$ (usually $4\,d_\text{model}$), applies
+# a non-linearity $\phi$, and narrows it back. Most of a layer's parameters live here (measured
+# below).
+#
+# The original Transformer used $\phi = \mathrm{ReLU}(x) = \max(x, 0)$; BERT and GPT-2 use
+# $\mathrm{GELU}(x) = x\,\Phi(x)$, with $\Phi$ the standard normal CDF (both original codebases
+# with a $\tanh$ approximation of it; Hugging Face's BERT computes the exact form — the two differ
+# by less than $10^{-3}$); Llama uses SiLU, $x\,\sigma(x)$, inside SwiGLU (below).
+
+# %% id="e59f70ca"
+xs = np.linspace(-4, 4, 801)
+curves = {"ReLU": (minillm.np.relu(xs), minillm.np.relu_backward(np.ones_like(xs), xs)),
+          "GELU": (minillm.np.gelu(xs), minillm.np.gelu_backward(np.ones_like(xs), xs)),
+          "GELU (tanh approx.)": (minillm.np.gelu(xs, "tanh"),
+                                  minillm.np.gelu_backward(np.ones_like(xs), xs, "tanh")),
+          "SiLU": (minillm.np.silu(xs), minillm.np.silu_backward(np.ones_like(xs), xs))}
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+for (name, (value, slope)), style in zip(curves.items(), ("-", "-", ":", "--")):
+    ax1.plot(xs, value, style, label=name)
+    ax2.plot(xs, slope, style, label=name)
+ax1.set_title("GELU is a smooth ReLU that dips below zero")
+ax1.set_xlabel("x")
+ax1.set_ylabel("φ(x)")
+ax1.legend(fontsize=8)
+ax2.set_title("Its slope changes gradually; ReLU's jumps from 0 to 1")
+ax2.set_xlabel("x")
+ax2.set_ylabel("φ'(x)")
+plt.show()
+
+gelu = curves["GELU"][0]
+print(f"GELU's minimum: {gelu.min():.3f} at x = {xs[gelu.argmin()]:.2f}")
+tanh_gap = np.abs(gelu - curves["GELU (tanh approx.)"][0]).max()
+print(f"largest gap between GELU and its tanh approximation: {tanh_gap:.4f}")
+assert gelu.min() < -0.16 and tanh_gap < 1e-3
+
+# %% [markdown] id="436af6c3"
+# The network in code is two matrix products. We build it, compare it with the library, and check
+# the word *position-wise*: a token run through the FFN alone gives the same result as inside its
+# sentence.
+
+# %% id="5dbf4412"
+ff = minillm.FeedForward(d_model=16, d_ff=64, activation="gelu")     # PyTorch twin, random weights
+ff_params = to_np_params(ff)
+
+
+def my_feed_forward(p, x):
+    hidden = x @ p["up.weight"].T + p["up.bias"]                     # (..., d_ff): widen 4x
+    return minillm.np.gelu(hidden) @ p["down.weight"].T + p["down.bias"]   # back to d_model
+
+
+x = rng.standard_normal((2, 5, 16)).astype(np.float32)               # (batch, seq, d_model)
+ours = my_feed_forward(ff_params, x)
+print("equals minillm.np.feed_forward:", np.allclose(ours, minillm.np.feed_forward(ff_params, x)))
+print("equals the PyTorch twin minillm.FeedForward:",
+      np.allclose(ours, ff(torch.from_numpy(x)).detach().numpy(), atol=1e-6))
+alone = my_feed_forward(ff_params, x[:, 3])                          # token 3 without its sentence
+print("token 3 on its own gives row 3:", np.allclose(alone, ours[:, 3]))
+block = minillm.EncoderLayer(minillm.TransformerConfig(d_model=16, d_ff=64, n_heads=4))
+ff_share = (sum(p.numel() for p in block.ff.parameters())
+            / sum(p.numel() for p in block.parameters()))
+print(f"share of an encoder layer's parameters in its FFN (d_ff = 4 d_model): {ff_share:.0%}")
+assert ff_share > 0.6
+assert np.allclose(ours, minillm.np.feed_forward(ff_params, x))
+assert np.allclose(ours, ff(torch.from_numpy(x)).detach().numpy(), atol=1e-6)
+assert np.allclose(alone, ours[:, 3])
+
+# %% [markdown] id="4bc166ba"
+# **SwiGLU** (Shazeer, 2020), used by Llama, replaces "activate the widened vector" by "multiply
+# two widened vectors, one of them passed through SiLU as a *gate*":
+#
+# $$\mathrm{SwiGLU}(x) = W_\text{down}\big(\mathrm{SiLU}(W_\text{gate}\, x) \odot W_\text{up}\, x\big).$$
+#
+# Three matrices instead of two: to keep the parameter count of a $4\,d_\text{model}$ FFN, models shrink
+# $d_\text{ff}$ (exercise 2 asks by how much).
+
+# %% id="022d0c71"
+sw = minillm.SwiGLU(d_model=16, d_ff=40)
+sw_params = to_np_params(sw)
+
+
+def my_swiglu(p, x):
+    gate = minillm.np.silu(x @ p["gate.weight"].T)                   # (..., d_ff), in (-0.28, inf)
+    return (gate * (x @ p["up.weight"].T)) @ p["down.weight"].T
+
+
+ours = my_swiglu(sw_params, x)
+print("equals minillm.np.swiglu:", np.allclose(ours, minillm.np.swiglu(sw_params, x)))
+print("equals the PyTorch twin minillm.SwiGLU:",
+      np.allclose(ours, sw(torch.from_numpy(x)).detach().numpy(), atol=1e-6))
+print("weight matrices:", {name: tuple(v.shape) for name, v in sw_params.items()})
+assert np.allclose(ours, minillm.np.swiglu(sw_params, x))
+assert np.allclose(ours, sw(torch.from_numpy(x)).detach().numpy(), atol=1e-6)
+
+# %% [markdown] id="7084eb19"
+# ## 3. Residual connections and normalization
+#
+# Two more ingredients make deep stacks trainable.
+#
+# A **residual connection（残差连接）** adds each sub-layer's input to its output, $x + \text{Sublayer}(x)$:
+# the layer only has to learn a *change* to its input, and the gradient has a path that skips it.
+#
+# **Layer normalization（层归一化）** rescales each token's vector to mean 0 and variance 1, then
+# applies a learned gain $\gamma$ and shift $\beta$:
+#
+# $$\mathrm{LayerNorm}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta, \qquad
+# \mu, \sigma^2 = \text{mean and variance of the } d \text{ entries of } x.$$
+#
+# **RMSNorm（均方根归一化）** (Zhang & Sennrich, 2019), used by Llama, skips the centring and the
+# shift: $\mathrm{RMSNorm}(x) = \gamma \odot x / \sqrt{\operatorname{mean}(x^2) + \epsilon}$. One
+# statistic instead of two; its authors found it trains as well as LayerNorm, and faster.
+
+# %% id="0aaf3043"
+def my_layer_norm(x, gain, shift, eps=1e-5):
+    mean = x.mean(axis=-1, keepdims=True)
+    var = x.var(axis=-1, keepdims=True)                   # biased variance, as PyTorch's
+    return gain * (x - mean) / np.sqrt(var + eps) + shift
+
+
+def my_rms_norm(x, gain, eps=1e-6):
+    return gain * x / np.sqrt((x**2).mean(axis=-1, keepdims=True) + eps)
+
+
+d = 16
+x = (3 + 2 * rng.standard_normal((4, 7, d))).astype(np.float32)     # mean 3, std 2: far from normal
+gain = (1 + 0.1 * rng.standard_normal(d)).astype(np.float32)
+shift = (0.1 * rng.standard_normal(d)).astype(np.float32)
+ln_ours, rms_ours = my_layer_norm(x, gain, shift), my_rms_norm(x, gain)
+
+torch_ln = nn.LayerNorm(d)
+torch_rms = nn.RMSNorm(d, eps=1e-6)
+with torch.no_grad():
+    torch_ln.weight.copy_(torch.from_numpy(gain))
+    torch_ln.bias.copy_(torch.from_numpy(shift))
+    torch_rms.weight.copy_(torch.from_numpy(gain))
+xt = torch.from_numpy(x)
+checks = {
+    "LayerNorm = minillm.np.layer_norm":
+        (ln_ours, minillm.np.layer_norm({"weight": gain, "bias": shift}, x)),
+    "LayerNorm = torch.nn.LayerNorm": (ln_ours, torch_ln(xt).detach().numpy()),
+    "RMSNorm   = minillm.np.rms_norm": (rms_ours, minillm.np.rms_norm({"weight": gain}, x)),
+    "RMSNorm   = torch.nn.RMSNorm": (rms_ours, torch_rms(xt).detach().numpy()),
+}
+for name, (a, b) in checks.items():
+    print(f"{name:<36}", np.allclose(a, b, atol=1e-5))
+    assert np.allclose(a, b, atol=1e-5)
+
+# %% [markdown] id="e3f3b0f7"
+# What each one does to a token, measured on the vectors above (mean 3, standard deviation 2), with
+# gain 1 and shift 0 so that only the normalization acts: LayerNorm centres and scales; RMSNorm
+# only scales, so the mean survives. On vectors that are already centred the two coincide.
+
+# %% id="4177f99f"
+ones, zeros = np.ones(d, dtype=np.float32), np.zeros(d, dtype=np.float32)
+ln_plain, rms_plain = my_layer_norm(x, ones, zeros), my_rms_norm(x, ones)
+for name, y in (("input", x), ("LayerNorm", ln_plain), ("RMSNorm", rms_plain)):
+    rms = np.sqrt((y**2).mean(-1)).mean()
+    print(f"{name:<10} per-token mean ≈ {y.mean(-1).mean():5.2f}   "
+          f"std ≈ {y.std(-1).mean():4.2f}   root-mean-square ≈ {rms:4.2f}")
+centred = x - x.mean(-1, keepdims=True)
+print("on centred vectors RMSNorm = LayerNorm:",
+      np.allclose(my_rms_norm(centred, ones, 1e-5), my_layer_norm(centred, ones, zeros), atol=1e-5))
+assert np.allclose(ln_plain.mean(-1), 0, atol=1e-5) and np.allclose(ln_plain.std(-1), 1, atol=1e-3)
+assert np.allclose(np.sqrt((rms_plain**2).mean(-1)), 1, atol=1e-3) and rms_plain.mean() > 0.5
+assert np.allclose(my_rms_norm(centred, ones, 1e-5), my_layer_norm(centred, ones, zeros), atol=1e-5)
+
+# %% [markdown] id="844a4b19"
+# ### 3.1 Where does the norm go? Post-LN and pre-LN
+#
+# The original Transformer puts the norm *after* the residual sum (**post-LN**); GPT-2 and nearly
+# every large model since put it *before* the sub-layer, on the branch, and leave the main path — the
+# **residual stream** — untouched (**pre-LN**):
+#
+# $$\text{post-LN:}\quad y = \mathrm{LayerNorm}\big(x + \mathrm{Sublayer}(x)\big) \qquad\qquad
+# \text{pre-LN:}\quad y = x + \mathrm{Sublayer}\big(\mathrm{LayerNorm}(x)\big)$$
+#
+# (A pre-LN model then needs one final norm after its last layer.) In code the difference is the
+# order of two calls. `minillm.np.residual` does both, chosen by `cfg.norm_first`.
+
+# %% id="321d6d06"
+def post_ln(x, sublayer, norm):
+    return norm(x + sublayer(x))
+
+
+def pre_ln(x, sublayer, norm):
+    return x + sublayer(norm(x))
+
+
+ln_params = {"weight": gain, "bias": shift}
+norm = lambda h: minillm.np.layer_norm(ln_params, h)                          # noqa: E731
+attend = lambda h: minillm.np.multi_head_attention(mha_params, h, n_heads=4)  # noqa: E731
+x = rng.standard_normal((2, 6, 16))
+for name, ours, norm_first in (("post-LN", post_ln, False), ("pre-LN", pre_ln, True)):
+    cfg = minillm.TransformerConfig(d_model=16, n_heads=4, norm_first=norm_first)
+    library, _ = minillm.np.residual(attend, ln_params, x, cfg)
+    mine = ours(x, lambda h: attend(h)[0], norm)
+    print(f"{name}: equals minillm.np.residual with norm_first={norm_first}:",
+          np.allclose(mine, library))
+    assert np.allclose(mine, library)
+
+# %% [markdown] id="2616a9ae"
+# ### 3.2 Measured: the gradients at initialisation, layer by layer
+#
+# Does the order matter? Xiong et al. (2020) analysed it and found a clear difference *at
+# initialisation*, before any training. We measure it ourselves. Stack $L$ encoder layers
+# (width 32, 4 heads), initialise their weight matrices as PyTorch's `nn.Transformer` does (Xavier /
+# Glorot uniform), run one batch of random inputs through a random classification task, back-propagate
+# once, and record the size (norm) of the gradient of each layer's weight matrices. We do it for
+# $L = 6, 12, 24, 48$, each with 4 random seeds, post-LN and pre-LN.
+
+# %% id="fca55f1c"
+def layer_gradient_norms(n_layers, norm_first, seed, width=32):
+    # Per layer: the norm of the gradient of its weight matrices after one backward pass at
+    # initialisation; also the root-mean-square size of the residual stream entering each layer.
+    torch.manual_seed(seed)
+    cfg = minillm.TransformerConfig(d_model=width, n_heads=4, n_layers=n_layers, d_ff=4 * width,
+                                    norm_first=norm_first)
+    layers = nn.ModuleList(minillm.EncoderLayer(cfg) for _ in range(n_layers))
+    for p in layers.parameters():
+        if p.ndim == 2:
+            nn.init.xavier_uniform_(p)                     # as nn.Transformer initialises
+    final_norm = minillm.LayerNorm(width) if norm_first else nn.Identity()   # pre-LN ends with one
+    head = nn.Linear(width, 50)
+    h = torch.randn(8, 32, width)                          # (batch, seq, width)
+    targets = torch.randint(50, (8, 32))
+    stream = []
+    for layer in layers:
+        stream.append(h.pow(2).mean().sqrt().item())
+        h, _ = layer(h)
+    F.cross_entropy(head(final_norm(h)).flatten(0, 1), targets.flatten()).backward()
+    grads = [torch.cat([p.grad.flatten() for p in layer.parameters() if p.ndim == 2]).norm().item()
+             for layer in layers]
+    return np.array(grads), np.array(stream)
+
+
+depths, seeds = (6, 12, 24, 48), range(4)
+grad_norms, stream_rms = {}, {}
+for n_layers in depths:
+    for norm_first in (False, True):
+        runs = [layer_gradient_norms(n_layers, norm_first, seed) for seed in seeds]
+        grad_norms[n_layers, norm_first] = np.array([g for g, _ in runs])   # (seeds, layers)
+        stream_rms[n_layers, norm_first] = np.array([s for _, s in runs])
+print("measured", len(grad_norms), "configurations ×", len(seeds), "seeds")
+
+# %% id="fabd0ea8"
+LN_STYLE = {False: ("post-LN: Norm(x + F(x))", "tab:red"),
+            True: ("pre-LN: x + F(Norm(x))", "tab:blue")}
+
+
+def plot_gradient_profile(n_layers, ax):
+    # mean over seeds, with the range of the seeds shaded
+    for norm_first, (label, colour) in LN_STYLE.items():
+        g = grad_norms[n_layers, norm_first]
+        layer_ids = np.arange(1, n_layers + 1)
+        ax.plot(layer_ids, g.mean(0), "o-", ms=3, color=colour, label=label)
+        ax.fill_between(layer_ids, g.min(0), g.max(0), color=colour, alpha=0.15)
+    ax.set_yscale("log")
+    ax.set_xlabel("layer (1 = next to the input)")
+    ax.set_ylabel("gradient norm of the layer's weights")
+    ax.set_title(f"{n_layers} layers at initialisation:\npre-LN gradients shrink towards the top")
+    ax.legend(fontsize=8)
+
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+plot_gradient_profile(24, ax1)
+for norm_first, (label, colour) in LN_STYLE.items():
+    top = [grad_norms[n, norm_first][:, -1].mean() for n in depths]
+    ax2.loglog(depths, top, "o-", color=colour, label=label)
+pre_top_6 = grad_norms[6, True][:, -1].mean()
+ax2.loglog(depths, pre_top_6 * np.sqrt(6 / np.array(depths)), "k:", label="∝ 1/√L")
+ax2.xaxis.set_minor_locator(plt.NullLocator())
+ax2.set_xticks(depths, [str(n) for n in depths])
+ax2.set_xlabel("number of layers L")
+ax2.set_ylabel("gradient norm of the top layer")
+ax2.set_title("The top layer, for growing depth:\n"
+              "pre-LN's gradient shrinks roughly like 1/√L, post-LN's does not")
+ax2.legend(fontsize=8)
+plt.show()
+
+# %% id="c75604bb"
+def mean_grad(n_layers, norm_first, layer):
+    return grad_norms[n_layers, norm_first][:, layer].mean()
+
+
+top_ratio = mean_grad(24, False, -1) / mean_grad(24, True, -1)
+pre_shrink = mean_grad(24, True, 0) / mean_grad(24, True, -1)
+print(f"24 layers, top layer: post-LN's gradient is {top_ratio:.1f}x pre-LN's")
+print(f"24 layers, pre-LN: the bottom layer's gradient is {pre_shrink:.1f}x the top layer's")
+for norm_first, name in ((True, "pre-LN"), (False, "post-LN")):
+    print(f"{name} top layer, L = 6 → 48: "
+          f"{mean_grad(6, norm_first, -1):.3f} → {mean_grad(48, norm_first, -1):.3f}")
+print("pre-LN residual stream RMS entering layer 1 → 24: "
+      f"{stream_rms[24, True][:, 0].mean():.1f} → {stream_rms[24, True][:, -1].mean():.1f}")
+print("post-LN residual stream RMS entering layer 1 → 24: "
+      f"{stream_rms[24, False][:, 0].mean():.1f} → {stream_rms[24, False][:, -1].mean():.1f}")
+assert top_ratio > 2                                          # post-LN: big top gradients
+assert pre_shrink > 2                                         # pre-LN: shrink bottom → top
+assert mean_grad(24, False, -1) >= mean_grad(24, False, 0)    # post-LN: no such shrinking
+assert mean_grad(48, True, -1) < 0.6 * mean_grad(6, True, -1) # pre-LN: ∝ roughly 1/√L
+assert mean_grad(48, False, -1) >= mean_grad(6, False, -1)    # post-LN: not smaller
+assert stream_rms[24, True][:, -1].mean() > 3 * stream_rms[24, True][:, 0].mean()
+assert np.allclose(stream_rms[24, False], 1, atol=0.05)       # post-LN: renormalized every time
+
+# %% [markdown] id="2115d1c4"
+# What the numbers say:
+#
+# * **Pre-LN.** The residual stream is never normalized, so it *grows* as every layer adds to it
+#   (its RMS rises several-fold over 24 layers, printed above). The final norm divides the
+#   gradient coming back from the output by the size of that grown stream, so the top layers get
+#   small gradients, and the deeper the stack, the smaller the top layer's: roughly like
+#   $1/\sqrt{L}$ here (0.171 → 0.074 from 6 to 48 layers), as Xiong et al. prove for the last
+#   layer. Lower layers get larger gradients than the top (3.2× at 24 layers): the signal going
+#   down collects a contribution from every branch above. (The top layer is what we measured
+#   against depth; the lower layers need not shrink with depth.)
+# * **Post-LN.** The stream is renormalized after every sub-layer, so it never grows, and the top
+#   layers keep large gradients however deep the stack. At the same learning rate, the first
+#   updates of a deep post-LN model are therefore large in its top layers; Xiong et al. argue that
+#   this is what makes early training unstable and why the original Transformer needed a
+#   learning-rate **warm-up（学习率预热）** (4 000 steps of slowly rising learning rate), and they
+#   train pre-LN models without one. That is their explanation, not the only one: Adam's badly
+#   estimated early step sizes also call for a warm-up (Liu et al., 2019, RAdam), and large pre-LN
+#   LLMs (GPT-2, GPT-3, Llama) are still trained with a warm-up. We measured gradients at
+#   initialisation, not training runs with and without warm-up.
+#
+# Move the slider to see the per-layer profile for each depth.
+
+# %% id="5bbf4d16"
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+from IPython.display import display
+
+
+def draw_profile(n_layers):
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    plot_gradient_profile(n_layers, ax)
+    plt.show()
+
+
+depth_slider = widgets.SelectionSlider(options=list(depths), value=24, description="layers L")
+profile = widgets.interactive_output(draw_profile, {"n_layers": depth_slider})
+display(widgets.VBox([depth_slider, profile]))
+
+# %% [markdown] id="36e0ae95"
+# ## 4. The encoder layer and the decoder layer
+#
+# Now the pieces assemble. An **encoder（编码器）** layer is two residual sub-layers:
+# self-attention, then the feed-forward network. Every token sees every other token. (A GPT block
+# is exactly this layer with a causal mask.)
+#
+# A **decoder（解码器）** layer of the original encoder–decoder Transformer has three:
+#
+# 1. **masked self-attention** over the tokens produced so far, under a **causal mask（因果掩码）**:
+#    token $i$ sees tokens $0 \dots i$ only;
+# 2. **cross-attention（交叉注意力）**: queries from the decoder, keys and values from the
+#    encoder's output (the "memory"), so each output token can look at the whole input;
+# 3. the feed-forward network.
+#
+# With the library's `residual`, each layer is three or four lines. The parameter names
+# (`self_attn.*`, `norm1.*`, `ff.*`, …) are those of the PyTorch twins' `state_dict()`.
+
+# %% id="ff83d07a"
+from minillm.np import feed_forward, multi_head_attention, residual, subparams
+
+
+def my_encoder_layer(p, x, cfg, mask=None):
+    def attend(h):
+        return multi_head_attention(subparams(p, "self_attn"), h, None, mask, cfg.n_heads)
+
+    def ffn(h):
+        return feed_forward(subparams(p, "ff"), h, cfg.activation), None
+
+    x, weights = residual(attend, subparams(p, "norm1"), x, cfg)
+    y, _ = residual(ffn, subparams(p, "norm2"), x, cfg)
+    return y, weights
+
+
+x = rng.standard_normal((2, 7, 32)).astype(np.float32)
+for norm_first in (False, True):
+    cfg = minillm.TransformerConfig(d_model=32, n_heads=4, d_ff=64, norm_first=norm_first)
+    twin = minillm.EncoderLayer(cfg).eval()
+    p = to_np_params(twin)
+    y, w = my_encoder_layer(p, x, cfg)
+    y_lib, w_lib = minillm.np.encoder_layer(p, x, cfg)
+    y_twin, w_twin = twin(torch.from_numpy(x), need_weights=True)
+    print(f"norm_first={norm_first!s:<5}  equals minillm.np.encoder_layer:",
+          np.allclose(y, y_lib) and np.allclose(w, w_lib),
+          "  equals minillm.EncoderLayer:", np.allclose(y, y_twin.detach().numpy(), atol=1e-5))
+    assert np.allclose(y, y_lib) and np.allclose(w, w_lib)
+    assert np.allclose(y, y_twin.detach().numpy(), atol=1e-5)
+    assert np.allclose(w, w_twin.detach().numpy(), atol=1e-6)
+
+# %% id="0dc78120"
+def my_decoder_layer(p, x, memory, cfg, self_mask=None, memory_mask=None):
+    def attend_self(h):                    # masked self-attention over the decoder's tokens
+        return multi_head_attention(subparams(p, "self_attn"), h, None, self_mask, cfg.n_heads)
+
+    def attend_memory(h):                  # cross-attention: keys and values from the memory
+        return multi_head_attention(subparams(p, "cross_attn"), h, memory, memory_mask, cfg.n_heads)
+
+    def ffn(h):
+        return feed_forward(subparams(p, "ff"), h, cfg.activation), None
+
+    x, self_weights = residual(attend_self, subparams(p, "norm1"), x, cfg)
+    x, cross_weights = residual(attend_memory, subparams(p, "norm2"), x, cfg)
+    y, _ = residual(ffn, subparams(p, "norm3"), x, cfg)
+    return y, self_weights, cross_weights
+
+
+memory = rng.standard_normal((2, 5, 32)).astype(np.float32)       # 5 encoder outputs per example
+causal = minillm.np.causal_mask(7)
+for norm_first in (False, True):
+    cfg = minillm.TransformerConfig(d_model=32, n_heads=4, d_ff=64, norm_first=norm_first)
+    twin = minillm.DecoderLayer(cfg).eval()
+    p = to_np_params(twin)
+    ours = my_decoder_layer(p, x, memory, cfg, causal)
+    lib = minillm.np.decoder_layer(p, x, memory, cfg, causal)
+    twin_out = twin(torch.from_numpy(x), torch.from_numpy(memory), torch.from_numpy(causal),
+                    need_weights=True)
+    same_lib = all(np.allclose(a, b) for a, b in zip(ours, lib))
+    same_twin = all(np.allclose(a, b.detach().numpy(), atol=1e-5) for a, b in zip(ours, twin_out))
+    print(f"norm_first={norm_first!s:<5}  equals minillm.np.decoder_layer:", same_lib,
+          "  equals minillm.DecoderLayer:", same_twin)
+    assert same_lib and same_twin
+print("shapes: y", ours[0].shape, " self-attention", ours[1].shape,
+      " cross-attention", ours[2].shape)
+
+# %% [markdown] id="cc1a401f"
+# From here on: `minillm.np.encoder_layer`, `minillm.np.decoder_layer` and their twins
+# `minillm.EncoderLayer`, `minillm.DecoderLayer`.
+#
+# ### 4.1 Three kinds of attention in a small trained model
+#
+# Attention with random weights is a blur. To see what the three attentions *do*, we train a tiny
+# encoder–decoder (2 + 2 layers, width 32, 4 heads) on a task whose solution we know: **reverse a
+# string of 8 letters**. The encoder reads the source; the decoder writes the reversed string one
+# letter at a time, starting from a start symbol `^`, and during training it is fed the correct
+# previous letters (**teacher forcing（教师强制）**). The model is the library's `Encoder`, a stack
+# of `DecoderLayer`s, and an output head.
+
+# %% id="380d9ac7"
+from tqdm.auto import tqdm
+
+from minillm import (
+    DecoderLayer,
+    Embedding,
+    Encoder,
+    LayerNorm,
+    LearnedPositions,
+    Linear,
+    causal_mask,
+)
+
+LETTERS = list("abcdefghijklmnop")
+START = len(LETTERS)                              # the id of the start symbol "^"
+SRC_LEN = 8
+s2s_cfg = minillm.TransformerConfig(vocab_size=len(LETTERS) + 1, d_model=32, n_heads=4, n_layers=2,
+                                    d_ff=64, max_seq_len=SRC_LEN)
+
+
+class Seq2Seq(nn.Module):
+    # The encoder-decoder Transformer: Encoder -> DecoderLayers with cross-attention -> head.
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.encoder = Encoder(cfg)
+        self.tok_emb = Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = LearnedPositions(cfg.max_seq_len, cfg.d_model)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
+        self.final_norm = LayerNorm(cfg.d_model)
+        self.head = Linear(cfg.d_model, cfg.vocab_size)
+
+    def forward(self, src, tgt_in, need_weights=False):
+        # src, tgt_in: (batch, seq) ids -> logits (batch, seq, vocab) and the attention weights
+        memory, encoder_weights = self.encoder(src, need_weights=need_weights)
+        x = self.tok_emb(tgt_in) + self.pos_emb(tgt_in.shape[1])
+        mask = causal_mask(tgt_in.shape[1])
+        self_weights, cross_weights = [], []
+        for layer in self.layers:
+            x, w_self, w_cross = layer(x, memory, mask, None, need_weights)
+            self_weights.append(w_self)
+            cross_weights.append(w_cross)
+        attentions = {"encoder self-attention": encoder_weights,
+                      "decoder masked self-attention": self_weights,
+                      "decoder cross-attention": cross_weights}
+        return self.head(self.final_norm(x)), attentions
+
+
+def reversal_batch(n, generator):
+    src = torch.randint(len(LETTERS), (n, SRC_LEN), generator=generator)
+    tgt = src.flip(1)                                                     # the answer
+    tgt_in = torch.cat([torch.full((n, 1), START), tgt[:, :-1]], dim=1)  # ^ + answer[:-1]
+    return src, tgt_in, tgt
+
+# %% [markdown] id="42149c15"
+# **How the model turns ids into vectors, and how it learns: a short box.** The class above starts
+# with `Embedding`: a learned table of shape `(vocab, d_model)`, and a token id simply selects its
+# row, so $X$ of chapter 2 is "one row per token". At the other end, `head` is a `Linear` from
+# `d_model` to `vocab`: for each position it gives one score per vocabulary entry, the **logits（未归一化分数）**;
+# a softmax turns them into the next-token distribution of chapter 1. (Many language models reuse the
+# embedding table as this head, "weight tying"; this one learns a separate one.)
+# Training, in the cell below: the loss is the **cross-entropy**, $-\log p(\text{correct token})$
+# averaged over positions; `loss.backward()` computes the gradient of the loss with respect to every
+# weight (back-propagation, the chain rule of chapter 2's section 7 applied layer by layer);
+# `optimizer.step()` moves each weight a little against its gradient. The optimizer here is **AdamW**:
+# gradient descent with a per-weight step size that adapts to the gradients' recent size, plus weight
+# decay; `lr` (the learning rate) sets how far each step goes, and `zero_grad()` clears the gradients
+# before the next batch.
+
+# %% id="22672ab6"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: a progress bar
+torch.manual_seed(0)
+s2s = Seq2Seq(s2s_cfg)
+optimizer = torch.optim.AdamW(s2s.parameters(), lr=3e-3)
+batches = torch.Generator().manual_seed(0)
+s2s_losses = []
+for _ in tqdm(range(250), desc="training the reversal model"):
+    src, tgt_in, tgt = reversal_batch(64, batches)
+    logits, _ = s2s(src, tgt_in)
+    loss = F.cross_entropy(logits.flatten(0, 1), tgt.flatten())
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    s2s_losses.append(loss.item())
+
+# %% [markdown] id="c6bb1711"
+# Does it work? Teacher forcing hides a question: at generation time there is no correct previous
+# letter to feed in, only the model's own. So we also decode **greedily, left to right**: start from
+# `^`, append the most likely letter, run again.
+
+# %% id="df68ddca"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: trained numbers move slightly with the CPU; the claims are asserted
+@torch.no_grad()
+def greedy_reverse(model, src):
+    tgt_in = torch.full((src.shape[0], 1), START)
+    for _ in range(SRC_LEN):
+        logits, _ = model(src, tgt_in)
+        tgt_in = torch.cat([tgt_in, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    return tgt_in[:, 1:]
+
+
+s2s.eval()
+unseen = torch.Generator().manual_seed(1)                  # other strings than in training
+held_src, held_tgt_in, held_tgt = reversal_batch(512, unseen)
+generated = greedy_reverse(s2s, held_src)
+strings_right = (generated == held_tgt).all(dim=1).float().mean().item()
+print(f"loss over the last 20 training steps: {np.mean(s2s_losses[-20:]):.3f}")
+print(f"held-out strings reversed exactly, generating left to right: {strings_right:.1%}")
+for i in range(3):
+    print("  ", "".join(LETTERS[t] for t in held_src[i]), "→",
+          "".join(LETTERS[t] for t in generated[i]))
+assert np.mean(s2s_losses[-20:]) < 0.05 and strings_right > 0.95
+
+# %% [markdown] id="a2d6b181"
+# Now its attention, for one held-out string. Rows are queries, columns are keys; the labels are
+# the tokens. Three pictures, three behaviours:
+#
+# * **encoder self-attention**: any letter may look at any other;
+# * **decoder masked self-attention**: the upper triangle is empty, because the causal mask sets
+#   those weights to exactly 0;
+# * **cross-attention**: to write its $i$-th letter, the decoder looks at source letter $7 - i$ — the
+#   reversal, read off the weights.
+
+# %% id="c8c38459"
+with torch.no_grad():
+    _, att = s2s(held_src, held_tgt_in, need_weights=True)        # all 512 held-out strings
+
+
+def labels_of(kind, example):
+    # (query tokens, key tokens) of one held-out string for one kind of attention
+    src_tokens = [LETTERS[t] for t in held_src[example]]
+    tgt_tokens = ["^"] + [LETTERS[t] for t in held_tgt_in[example, 1:]]
+    return {"encoder self-attention": (src_tokens, src_tokens),
+            "decoder masked self-attention": (tgt_tokens, tgt_tokens),
+            "decoder cross-attention": (tgt_tokens, src_tokens)}[kind]
+
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+for ax, (kind, weights) in zip(axes, att.items()):
+    last_layer = weights[-1][0].mean(0)                            # string 0, the 4 heads averaged
+    minillm.viz.plot_attention(last_layer, *labels_of(kind, 0), ax=ax, title=f"{kind} (last layer)")
+axes[1].set_xlabel("key: earlier output letter")
+axes[2].set_xlabel("key: source letter (encoder output)")
+fig.suptitle("Reversing a string: cross-attention reads the source backwards; "
+             "the causal mask empties the upper triangle")
+plt.show()
+
+# %% id="70799a6a"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: trained numbers move slightly with the CPU; the claims are asserted
+masked_self = torch.stack(att["decoder masked self-attention"])    # (layers, batch, heads, 8, 8)
+mirror = torch.arange(SRC_LEN - 1, -1, -1)                         # 7, 6, ..., 0
+reads_backwards = [(w.mean(1).argmax(-1) == mirror).float().mean().item()   # heads averaged
+                   for w in att["decoder cross-attention"]]
+sharpness = [w.amax(-1).mean().item() for w in att["decoder cross-attention"]]
+print("masked self-attention, largest weight above the diagonal:",
+      masked_self.triu(diagonal=1).max().item())
+for layer in range(s2s_cfg.n_layers):
+    print(f"cross-attention layer {layer}: favourite source position is 7 - i for "
+          f"{reads_backwards[layer]:.0%} of the output letters; "
+          f"mean largest weight {sharpness[layer]:.2f}")
+assert masked_self.triu(diagonal=1).max().item() == 0.0
+assert reads_backwards[-1] > 0.95 and sharpness[0] < sharpness[-1]
+
+# %% [markdown] id="398f5b3f"
+# The last layer's cross-attention reads the source backwards; layer 0's is more spread out (its
+# mean largest weight is lower). What layer 0 contributes we have not tested; removing its
+# cross-attention and measuring the accuracy would tell. Explore every layer,
+# head and string:
+
+# %% id="bd8d5e3a"
+# NBVAL_IGNORE_OUTPUT
+def draw_attention(kind, layer, head, example):
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    minillm.viz.plot_attention(att[kind][layer][example, head], *labels_of(kind, example), ax=ax,
+                               annotate=True, title=f"{kind}\nlayer {layer}, head {head}")
+    plt.show()
+
+
+attention_controls = {
+    "kind": widgets.ToggleButtons(options=list(att), description="attention",
+                                 style={"button_width": "auto"}),
+    "layer": widgets.IntSlider(min=0, max=s2s_cfg.n_layers - 1, value=1, description="layer"),
+    "head": widgets.IntSlider(min=0, max=s2s_cfg.n_heads - 1, value=0, description="head"),
+    "example": widgets.IntSlider(min=0, max=9, value=0, description="string"),
+}
+display(widgets.VBox([attention_controls["kind"],
+                      widgets.HBox([attention_controls[k] for k in ("layer", "head", "example")]),
+                      widgets.interactive_output(draw_attention, attention_controls)]))
+
+# %% [markdown] id="c2306097"
+# The whole model in bertviz's model view, in its encoder–decoder mode (a menu switches between
+# encoder, decoder and cross-attention; click a cell to enlarge it). bertviz loads its scripts from
+# the internet; offline, the frame says so, and the widget above shows the same weights.
+
+# %% id="4fc851e0"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: bertviz embeds the trained weights; the checks are in the cells above
+from bertviz import model_view
+
+from minillm.viz import bertviz_attention
+
+
+def encoder_decoder_view(cross_attention, encoder_tokens, **kwargs):
+    # model_view's encoder-decoder mode, called the way show_bertviz calls a view: string 0
+    return model_view(encoder_attention=bertviz_attention(att["encoder self-attention"]),
+                      decoder_attention=bertviz_attention(att["decoder masked self-attention"]),
+                      cross_attention=cross_attention, encoder_tokens=encoder_tokens,
+                      decoder_tokens=labels_of("decoder masked self-attention", 0)[0], **kwargs)
+
+
+minillm.viz.show_bertviz(encoder_decoder_view, att["decoder cross-attention"],
+                         labels_of("encoder self-attention", 0)[0], display_mode="light")
+
+# %% [markdown] id="17b97dee"
+# ## 5. Checked against PyTorch and Hugging Face
+#
+# Our layers agree with the library; does the library agree with the implementations the world
+# uses? `minillm.convert` copies the weights of a reference module into minillm's names (it knows,
+# for instance, that GPT-2 stores its q, k, v projections fused in one transposed matrix), then we
+# run both on the same input and compare:
+#
+# * PyTorch's `nn.TransformerEncoderLayer` and `nn.TransformerDecoderLayer`, post-LN
+#   (`norm_first=False`, the original formula) and pre-LN (`norm_first=True`), dropout off;
+# * Hugging Face's `GPT2LMHeadModel`, `BertModel` and `LlamaForCausalLM`, built from small configs
+#   with random weights (nothing is downloaded), with `attn_implementation="eager"` so that they
+#   return their attention maps.
+#
+# PyTorch's layers do not return their attention weights, so a forward hook asks each attention
+# module for them again (`need_weights=True`). Both minillm versions are compared: the PyTorch twin
+# and the NumPy reference.
+
+# %% id="c243904e"
+from functools import partial
+
+from transformers import (
+    BertConfig,
+    BertModel,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+)
+
+from minillm.convert import (
+    from_hf_bert,
+    from_hf_gpt2,
+    from_hf_llama,
+    from_torch_decoder_layer,
+    from_torch_encoder_layer,
+    load_into,
+)
+
+
+def torch_attention_maps(attention_modules, run):
+    # Call run() and return, per nn.MultiheadAttention module, its weights (batch, heads, q, k).
+    maps = {module: None for module in attention_modules}
+
+    def ask_again(module, args, kwargs, output):
+        kwargs = {**kwargs, "need_weights": True, "average_attn_weights": False}
+        maps[module] = module.forward(*args, **kwargs)[1].detach()   # .forward: skip the hooks
+
+    hooks = [m.register_forward_hook(ask_again, with_kwargs=True) for m in attention_modules]
+    try:
+        output = run()        # with gradients on, PyTorch takes its plain path, which calls hooks
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return output, list(maps.values())
+
+
+def jiggled(module, std=0.1):
+    # perturb every parameter, so that no norm gain is a trivial 1 and no bias a trivial 0
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(std * torch.randn_like(p))
+    return module.eval()
+
+
+rows = []  # (reference, what is compared, max |Δ| of the torch twin, max |Δ| of the NumPy one)
+
+
+def compare(reference, what, expected, twin, numpy_ref):
+    rows.append((reference, what, max_abs_diff(twin, expected), max_abs_diff(numpy_ref, expected)))
+
+# %% id="c228e5b9"
+torch.manual_seed(0)
+x = torch.randn(2, 7, 32)                                  # (batch, seq, d_model)
+memory = torch.randn(2, 5, 32)                              # encoder outputs for the decoder
+torch_causal = nn.Transformer.generate_square_subsequent_mask(7)   # float: -inf above the diagonal
+for norm_first in (False, True):
+    arrangement = "pre-LN" if norm_first else "post-LN"
+
+    ref = jiggled(nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True,
+                                             norm_first=norm_first))
+    expected, (ref_w,) = torch_attention_maps([ref.self_attn], partial(ref, x))
+    cfg, state = from_torch_encoder_layer(ref)
+    twin_y, twin_w = load_into(minillm.EncoderLayer(cfg), state).eval()(x, need_weights=True)
+    np_y, np_w = minillm.np.encoder_layer({k: v.numpy() for k, v in state.items()}, x.numpy(), cfg)
+    compare(f"nn.TransformerEncoderLayer {arrangement}", "output", expected, twin_y, np_y)
+    compare(f"nn.TransformerEncoderLayer {arrangement}", "self-attention", ref_w, twin_w, np_w)
+
+    ref = jiggled(nn.TransformerDecoderLayer(32, 4, 64, dropout=0.0, batch_first=True,
+                                             norm_first=norm_first))
+    expected, (ref_self, ref_cross) = torch_attention_maps(
+        [ref.self_attn, ref.multihead_attn],
+        partial(ref, x, memory, tgt_mask=torch_causal, tgt_is_causal=True))
+    cfg, state = from_torch_decoder_layer(ref)
+    twin = load_into(minillm.DecoderLayer(cfg), state).eval()
+    twin_out = twin(x, memory, causal_mask(7), need_weights=True)
+    np_out = minillm.np.decoder_layer({k: v.numpy() for k, v in state.items()}, x.numpy(),
+                                      memory.numpy(), cfg, minillm.np.causal_mask(7))
+    for what, expected_part, twin_part, np_part in zip(
+            ("output", "masked self-attention", "cross-attention"), (expected, ref_self, ref_cross),
+            twin_out, np_out):
+        compare(f"nn.TransformerDecoderLayer {arrangement}", what,
+                expected_part, twin_part, np_part)
+print(len(rows), "comparisons with PyTorch's layers")
+
+# %% id="a3183860"
+torch.manual_seed(0)
+ids = torch.randint(0, 100, (2, 9))                        # (batch, seq) token ids
+hf_models = {
+    "GPT2LMHeadModel": GPT2LMHeadModel(GPT2Config(
+        vocab_size=100, n_positions=32, n_embd=64, n_layer=2, n_head=4,
+        bos_token_id=0, eos_token_id=0, attn_implementation="eager")),
+    "BertModel": BertModel(BertConfig(
+        vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=128, max_position_embeddings=32, attn_implementation="eager"),
+        add_pooling_layer=False),
+    "LlamaForCausalLM": LlamaForCausalLM(LlamaConfig(
+        vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=4, intermediate_size=172, max_position_embeddings=32,
+        attn_implementation="eager")),
+}
+converters = {"GPT2LMHeadModel": (from_hf_gpt2, minillm.DecoderLM, minillm.np.decoder_lm),
+              "BertModel": (from_hf_bert, minillm.Encoder, minillm.np.encoder),
+              "LlamaForCausalLM": (from_hf_llama, minillm.DecoderLM, minillm.np.decoder_lm)}
+for name, hf in hf_models.items():
+    hf.eval()
+    convert, twin_class, numpy_model = converters[name]
+    cfg, state = convert(hf)
+    twin = load_into(twin_class(cfg), state).eval()
+    with torch.no_grad():
+        out = hf(ids, output_attentions=True)
+        twin_main, twin_att = twin(ids, need_weights=True)
+    np_main, np_att = numpy_model({k: v.numpy() for k, v in state.items()}, ids.numpy(), cfg)
+    what = "last hidden state" if name == "BertModel" else "logits"
+    expected = out.last_hidden_state if name == "BertModel" else out.logits
+    compare(name, what, expected, twin_main, np_main)
+    for layer, (ref_w, twin_w, np_w) in enumerate(zip(out.attentions, twin_att, np_att)):
+        compare(name, f"attention, layer {layer}", ref_w, twin_w, np_w)
+print(len(rows), "comparisons in all")
+
+# %% id="c5ad70c4"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: float32 rounding depends on the BLAS library; the bound is asserted
+print(f"{'max |difference| with':<37} {'compared':<22} {'torch twin':>10} {'NumPy ref.':>10}")
+for reference, what, twin_diff, np_diff in rows:
+    print(f"{reference:<37} {what:<22} {twin_diff:10.1e} {np_diff:10.1e}")
+    assert twin_diff <= 1e-5 and np_diff <= 1e-5, (reference, what)
+
+# %% id="150375b7"
+worst = max(max(twin_diff, np_diff) for _, _, twin_diff, np_diff in rows)
+print(f"{len(rows)} comparisons; every max |difference| is at most 1e-5 (float32):", worst <= 1e-5)
+assert worst <= 1e-5
+
+# %% [markdown] id="4704abd7"
+# Every output and every attention map agrees with PyTorch and with Hugging Face to within
+# $10^{-5}$: float32 rounding, on values of order 1. The library computes what the real thing
+# computes, in code written to be read.
+#
+# ## 6. Pitfall: a "GPT" that can see the future
+#
+# One of the five articles this course draws on (on GPT's principles and code) builds its "GPT"
+# from PyTorch's `nn.Transformer`, and calls it **without a mask** — a common tutorial pattern. As
+# printed there it would not even run (`nn.Transformer` wants a second, target sequence too), so
+# here it is in its simplest working form: embeddings, `nn.TransformerEncoder`, a linear head, and
+# `self.transformer(x)` with no mask. An encoder layer lets every token attend to every other token. For a model trained to
+# predict the next token, that is cheating: the answer is in the input, one position to the right.
+#
+# Here is that model, with the causal mask as an option. (Careful with PyTorch's conventions: for
+# `nn.TransformerEncoder` a boolean mask entry `True` means *blocked* — the opposite of minillm's
+# — and `nn.Transformer.generate_square_subsequent_mask` returns a float mask with $-\infty$ above the
+# diagonal.)
+
+# %% id="e2ee6837"
+class ArticleGPT(nn.Module):
+    # The article's "GPT": token + position embeddings, nn.TransformerEncoder, a linear head.
+
+    def __init__(self, vocab_size, d_model=64, n_heads=4, n_layers=2, max_len=64):
+        super().__init__()
+        self.tok_emb = nn.Embedding(vocab_size, d_model)
+        self.pos_emb = nn.Embedding(max_len, d_model)
+        layer = nn.TransformerEncoderLayer(d_model, n_heads, 4 * d_model, dropout=0.0,
+                                           batch_first=True)
+        self.transformer = nn.TransformerEncoder(layer, n_layers)
+        self.head = nn.Linear(d_model, vocab_size)
+
+    def forward(self, ids, causal):
+        x = self.tok_emb(ids) + self.pos_emb(torch.arange(ids.shape[1]))
+        mask = nn.Transformer.generate_square_subsequent_mask(ids.shape[1]) if causal else None
+        return self.head(self.transformer(x, mask=mask, is_causal=causal))  # article: mask=None
+
+# %% [markdown] id="d8a5e3fd"
+# **Measurement 1, before any training**: change one token, at position $t + 1 = 11$, and see which
+# outputs move. A language model's output at position $t$ predicts token $t + 1$; if it moves when
+# token $t + 1$ changes, the model was reading its answer.
+
+# %% id="2ab42f08"
+torch.manual_seed(0)
+probe = ArticleGPT(vocab_size=50).eval()
+ids = torch.randint(0, 50, (1, 20))
+changed = ids.clone()
+changed[0, 11] = (ids[0, 11] + 1) % 50                      # a different token at position 11
+with torch.no_grad():
+    for causal in (False, True):
+        moved = (probe(changed, causal) - probe(ids, causal)).abs().amax(-1)[0]   # (seq,)
+        print(f"causal mask {causal!s:<5}: largest change of the outputs at positions 0-10: "
+              f"{moved[:11].max().item():.3f}; at 11-19: {moved[11:].max().item():.3f}")
+        if causal:
+            assert moved[:11].max().item() < 1e-5 and moved[11:].min().item() > 1e-3
+        else:
+            assert moved[:11].min().item() > 1e-3
+
+# %% [markdown] id="b3d824d1"
+# Without the mask, changing token 11 changes *every* output, including those at positions 0–10,
+# which were supposed to predict tokens 1–11 without knowing them. With the mask, positions 0–10 do
+# not move at all.
+#
+# **Measurement 2: training.** Both versions, from the same initial weights, on the same batches of
+# real text: next-character prediction on the Python language reference (the course's frozen copy
+# of the text behind `help()`, `minillm.data.pydoc_corpus()`, no download), 300 steps of 32 windows of 64 characters.
+
+# %% id="724f04e8"
+from minillm.data import pydoc_corpus
+
+text = "".join(doc.text for doc in pydoc_corpus())          # the help topics, in order of name
+chars = sorted(set(text))
+char_id = {c: i for i, c in enumerate(chars)}
+data = torch.tensor([char_id[c] for c in text])
+split = int(0.9 * len(data))
+train_data, held_out = data[:split], data[split:]           # the last 10 % is never trained on
+WINDOW = 64
+print(f"{len(text):,} characters, {len(chars)} distinct; training on {split:,}")
+print(repr(text[:120]))
+
+
+def windows(source, n, generator):
+    # n random windows: inputs (n, WINDOW) and targets shifted by one (n, WINDOW)
+    start = torch.randint(len(source) - WINDOW - 1, (n,), generator=generator)
+    x = torch.stack([source[s:s + WINDOW] for s in start])
+    y = torch.stack([source[s + 1:s + WINDOW + 1] for s in start])
+    return x, y
+
+
+x_held, y_held = windows(held_out, 64, torch.Generator().manual_seed(1))   # 64 held-out windows
+# the baseline without context: predict every character by its frequency in the training text
+frequency = (torch.bincount(train_data, minlength=len(chars)) + 1).double()
+unigram_loss = -(frequency / frequency.sum()).log()[y_held].mean().item()
+print(f"held-out loss of character frequencies alone (no context): {unigram_loss:.2f}")
+
+# %% id="4616aa39"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: progress bars
+STEPS = 300
+lm_losses, lms = {}, {}
+for causal in (True, False):
+    torch.manual_seed(0)                                    # the same initial weights for both
+    model = ArticleGPT(len(chars), max_len=WINDOW)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batches = torch.Generator().manual_seed(0)              # and the same batches
+    losses = []
+    for _ in tqdm(range(STEPS), desc=f"causal={causal}"):
+        x, y = windows(train_data, 32, batches)
+        loss = F.cross_entropy(model(x, causal).flatten(0, 1), y.flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    lm_losses[causal], lms[causal] = np.array(losses), model.eval()
+
+# %% id="27a01083"
+fig, ax = plt.subplots(figsize=(8, 3.8))
+ax.plot(lm_losses[True], color="tab:blue", label="with causal mask (a real GPT)")
+ax.plot(lm_losses[False], color="tab:red", label="without mask (the article's model)")
+ax.axhline(unigram_loss, color="k", ls=":", label="character frequencies alone (no context)")
+ax.set_xlabel("training step")
+ax.set_ylabel("training loss (cross-entropy, nats)")
+ax.set_title("Training loss: the unmasked model looks far better — "
+             "it copies the answer from the input")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown] id="c6c54b01"
+# The unmasked model's loss falls far below the masked one's. Has it learned English and Python in
+# 300 steps? We evaluate both on held-out text in two ways:
+#
+# * **future visible**: one pass over a whole window, exactly as in training;
+# * **future withheld**: to predict character $t + 1$, the model is run on characters $0 \dots t$
+#   only — the situation when generating text, where the next character does not exist yet.
+#
+# For a causal model the two must agree (position $t$ never saw anything after $t$). For the
+# unmasked model they will not.
+
+# %% id="1c847893"
+@torch.no_grad()
+def next_char_scores(model, causal, x, y, future_visible):
+    # cross-entropy and greedy accuracy of predicting y (the next characters) from x
+    if future_visible:
+        logits = model(x, causal)
+    else:                        # for position t: run on x[:, :t+1] only, keep the last output
+        logits = torch.stack([model(x[:, :t + 1], causal)[:, -1] for t in range(x.shape[1])], dim=1)
+    loss = F.cross_entropy(logits.flatten(0, 1), y.flatten()).item()
+    accuracy = (logits.argmax(-1) == y).float().mean().item()
+    return loss, accuracy, logits
+
+
+scores = {(causal, visible): next_char_scores(lms[causal], causal, x_held, y_held, visible)
+          for causal in (True, False) for visible in (True, False)}
+
+# %% id="07685433"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: the numbers move slightly with the CPU; the claims are asserted below
+print(f"character frequencies alone: loss {unigram_loss:.2f}\n")
+print(f"{'model':<18} {'final train loss':>16} {'held-out, future visible':>26} "
+      f"{'held-out, future withheld':>27}")
+for causal, name in ((True, "with causal mask"), (False, "without mask")):
+    cells = [f"loss {scores[causal, visible][0]:.2f}, acc {scores[causal, visible][1]:.0%}"
+             for visible in (True, False)]
+    print(f"{name:<18} {lm_losses[causal][-20:].mean():16.2f} {cells[0]:>26} {cells[1]:>27}")
+
+# %% id="7146cbcb"
+masked_train, unmasked_train = lm_losses[True][-20:].mean(), lm_losses[False][-20:].mean()
+_, _, m_vis_logits = scores[True, True]
+m_wh_loss, m_wh_acc, m_wh_logits = scores[True, False]
+u_wh_loss, u_wh_acc, _ = scores[False, False]
+claims = {
+    "the unmasked model's training loss is under half the masked one's":
+        unmasked_train < 0.5 * masked_train,
+    "masked model: future visible = future withheld (same logits)":
+        torch.allclose(m_vis_logits, m_wh_logits, atol=1e-4),
+    "unmasked model, future withheld: loss worse than character frequencies":
+        u_wh_loss > unigram_loss,
+    "unmasked model, future withheld: loss over 2x the masked model's":
+        u_wh_loss > 2 * m_wh_loss,
+    "unmasked model, future withheld: accuracy under half the masked model's":
+        u_wh_acc < 0.5 * m_wh_acc,
+    "masked model, future withheld: loss better than character frequencies":
+        m_wh_loss < unigram_loss,
+}
+for claim, holds in claims.items():
+    print(f"{claim:<76} {holds}")
+assert all(claims.values())
+
+# %% [markdown] id="7b4d4552"
+# The unmasked model's excellent training loss measured its skill at **copying the next character
+# from the input**. Take that away, as generation must, and it predicts worse than a model that
+# ignores the context altogether. The masked model's loss is honest: the same with or without the
+# future, because it never saw the future.
+#
+# Generating text makes the difference obvious. Both models continue the same prompt, greedily,
+# one character at a time:
+
+# %% id="38a1ce01"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: one different float can change a generated character
+@torch.no_grad()
+def generate(model, causal, prompt, n_chars):
+    ids = torch.tensor([[char_id[c] for c in prompt]])
+    for _ in range(n_chars):
+        logits = model(ids[:, -WINDOW:], causal)
+        ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    return "".join(chars[i] for i in ids[0])
+
+
+prompt = "The assignment statement "
+for causal, name in ((True, "with causal mask"), (False, "without mask")):
+    print(f"--- {name} ---")
+    print(repr(generate(lms[causal], causal, prompt, 80)))
+
+# %% [markdown] id="46223b90"
+# (The causal model's greedy continuation soon loops on a phrase: always taking the single most
+# likely character repeats itself. Chapter 4 samples from the distribution instead.)
+#
+# Finally, the attention maps. For one held-out snippet: the first layer's weights, averaged over
+# its heads, for both models. The causal model's upper triangle is empty. The unmasked model's
+# heads put much of their weight on later characters, most of it **just right of the diagonal**,
+# on the next character: the answer.
+
+# %% id="7cdc5455"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: trained numbers move slightly with the CPU; the claims are asserted
+snippet = x_held[:1, :24]
+snippet_tokens = ["␣" if chars[i] == " " else repr(chars[i])[1:-1] for i in snippet[0]]
+first_layer = {}                                                    # causal -> (24, 24) weights
+for causal in (True, False):
+    model = lms[causal]
+    _, maps = torch_attention_maps([model.transformer.layers[0].self_attn],
+                                   partial(model, snippet, causal))
+    first_layer[causal] = maps[0][0].mean(0)                        # heads averaged
+future_share = {causal: w.triu(diagonal=1).sum(-1).mean().item()   # weight on later keys
+                for causal, w in first_layer.items()}
+next_char_weight = first_layer[False].diagonal(offset=1).mean().item()
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 5.6))
+for ax, causal in zip(axes, (True, False)):
+    name = "with causal mask" if causal else "without mask"
+    minillm.viz.plot_attention(first_layer[causal], snippet_tokens, ax=ax,
+                               title=f"{name}: weight on later characters "
+                                     f"{future_share[causal]:.0%}")
+fig.suptitle("First-layer attention on held-out text: "
+             "the unmasked model looks at the next character")
+plt.show()
+print(f"unmasked model: average weight on exactly the next character: {next_char_weight:.0%}")
+assert future_share[True] == 0.0 and future_share[False] > 0.3
+assert next_char_weight > 0.5 * future_share[False]          # most of it on the next character
+
+# %% [markdown] id="49f80a33"
+# The fix is one argument: `self.transformer(x, mask=causal_mask, is_causal=True)`. In minillm the
+# decoder-only `DecoderLM` always applies `causal_mask`, and an `EncoderLayer` used as a GPT block
+# must be given it. When a model's training loss looks too good to be true, check the mask with
+# measurement 1: change token $t+1$ and watch output $t$.
+#
+# ## 7. Exercises
+#
+# Each checker prints ✅ or a hint. The solutions are in `solutions.py` next to this notebook —
+# try first!
+
+# %% id="a8f7236c"
+from minillm.exercises.transformer import (
+    check_article_mask,
+    check_leak_test,
+    check_rope_pairs,
+    check_swiglu_d_ff,
+)
+
+# %% [markdown] id="11be6af1"
+# **Exercise 1 — RoPE as in the paper (and in Meta's Llama code).** The RoPE paper rotates
+# *neighbouring* dimensions: pair
+# $j$ is $(x_{2j}, x_{2j+1})$, turned by the angle $m\,\theta_j$ at position $m$, with the same
+# $\theta_j = 10000^{-2j/d}$ as in section 1.2. Write `rope_pairs(x)` for `x` of shape
+# `(..., seq, d_head)`. (The checker compares it with `minillm.np.rope` after renumbering the
+# dimensions.)
+
+# %% id="d7f9bd06"
+def rope_pairs(x):
+    ...  # your code here
+
+
+check_rope_pairs(rope_pairs)
+
+# %% [markdown] id="b671c4ac"
+# **Exercise 2 — SwiGLU's width.** A GELU feed-forward network with $d_\text{model} = 48$ and
+# $d_\text{ff} = 192$ has two weight matrices (ignore biases). Which $d_\text{ff}$ gives a SwiGLU
+# network, with its three matrices, exactly the same number of weights?
+
+# %% id="92e482c3"
+swiglu_d_ff = ...  # a whole number
+
+check_swiglu_d_ff(swiglu_d_ff)
+
+# %% [markdown] id="bbb611a5"
+# **Exercise 3 — fix the article's model.** Write `article_mask(seq_len)`: the `mask` to pass to
+# `nn.TransformerEncoder` so that position $i$ sees positions $0 \dots i$ only. Mind PyTorch's
+# convention (section 6). A boolean tensor or a float tensor of $0$ and $-\infty$ will do (a huge
+# negative number such as $-10^9$ works like $-\infty$); build it yourself rather than calling
+# `generate_square_subsequent_mask`.
+
+# %% id="de5be288"
+def article_mask(seq_len):
+    ...  # your code here
+
+
+check_article_mask(article_mask)
+
+# %% [markdown] id="6047c176"
+# **Exercise 4 — write the leak test.** Write `leaks_future(model, seq_len, vocab_size)`, the test
+# of measurement 1 for any model: `model` maps token ids of shape `(1, seq_len)` (NumPy integers
+# below `vocab_size`) to outputs of shape `(1, seq_len, features)`. Return `True` if some output at
+# a position $t$ changes when a later token changes, `False` if the model is causal. The checker
+# tries it on two causal models and four leaky ones, and does not tell you which is which.
+
+# %% id="f15c1d63"
+def leaks_future(model, seq_len, vocab_size):
+    ...  # your code here
+
+
+check_leak_test(leaks_future)
+
+# %% [markdown] id="efc927f9"
+# ## Summary
+#
+# * Attention is **permutation-equivariant**: measured, a shuffled sentence gives shuffled outputs.
+#   Positions come back as added sinusoidal encodings, learned tables, or RoPE rotations of $q$
+#   and $k$, whose score depends only on the offset $m - n$ (measured, to $10^{-9}$).
+# * The **feed-forward network** is an MLP applied to each token alone: ReLU, GELU, or SwiGLU's
+#   gated product of two projections.
+# * **Residual connections and norms**: post-LN $\mathrm{Norm}(x + F(x))$ versus pre-LN
+#   $x + F(\mathrm{Norm}(x))$. At initialisation, the top layer's gradient shrinks with depth
+#   roughly like $1/\sqrt{L}$ in pre-LN, while post-LN's top layers keep large ones — Xiong et al.'s
+#   explanation of why post-LN needs a warm-up.
+# * The **encoder layer** (self-attention + FFN) and the **decoder layer** (masked self-attention +
+#   cross-attention + FFN), assembled in a few lines, equal the library, PyTorch's layers and
+#   Hugging Face's GPT-2, BERT and Llama to float32 precision.
+# * A model without a **causal mask** reports a wonderful training loss by copying the next token,
+#   and is useless for generation: always test that output $t$ ignores token $t + 1$.
+#
+# Later chapters stack these layers into whole models and train them.
+#
+# **References.** Vaswani et al., *Attention Is All You Need* (2017) · Su et al., *RoFormer: Enhanced
+# Transformer with Rotary Position Embedding* (2021) · Hendrycks & Gimpel, *Gaussian Error Linear
+# Units* (2016) · Shazeer, *GLU Variants Improve Transformer* (2020) · Ba et al., *Layer
+# Normalization* (2016) · Zhang & Sennrich, *Root Mean Square Layer Normalization* (2019) ·
+# Xiong et al., *On Layer Normalization in the Transformer Architecture* (2020) · Liu et al., *On
+# the Variance of the Adaptive Learning Rate and Beyond* (2019) · Kazemnejad et al., *The Impact of
+# Positional Encoding on Length Generalization in Transformers* (2023).

@@ -1,0 +1,602 @@
+# Text form of efficiency.ipynb: its cells without their outputs, for reading and diffs.
+# Written by `python -m minillm.text_forms`; edit the notebook, not this file.
+
+# %% [markdown] id="47a098aa"
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minillm-course/minillm/blob/main/chapters/07-efficiency/efficiency.ipynb) [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/minillm-course/minillm/main?urlpath=lab/tree/chapters/07-efficiency/efficiency.ipynb)
+#
+# # Chapter 7 · Efficiency and compression（模型压缩与效率）
+#
+# *大语言模型原理基础与前沿 — an executable course on how large language models work.*
+#
+# A trained language model is a pile of float32 numbers and a recipe of matrix multiplications.
+# Serving it costs memory (the weights, and the KV cache that grows with every generated token) and
+# arithmetic (about $2N$ FLOPs per token for $N$ weights). This chapter takes chapter 4's pretrained
+# GPT (`minillm.pretrained.load_pydoc_gpt`) and makes it cheaper in five ways, measuring what each
+# costs in quality:
+#
+# 1. **Quantization（量化）**: store weights as int8 or int4 instead of float32.
+# 2. **Pruning（剪枝）**: zero the smallest weights, or remove whole attention heads.
+# 3. **Knowledge distillation（知识蒸馏）**: train a small student on the teacher's soft targets.
+# 4. **The KV cache and FLOPs per token**: the memory formula and the $2N$ / $6N$ rules, checked
+#    against measured tensors and counted FLOPs.
+# 5. **Data parallelism（数据并行）** and **tensor parallelism（张量并行）**: PyTorch's
+#    DistributedDataParallel on two processes gives the weights one process gets, and one layer
+#    split across two processes gives one process's output and gradients.
+#
+# Every number below is computed by a cell, and the important ones are asserted.
+
+# %% id="minillm-setup"
+# Setup: on Colab (or any Python without minillm) install the course's library
+# (JupyterLab from a clone and Binder already have it: there this cell does nothing).
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("minillm") is None:
+    from importlib.metadata import version
+
+    course = Path("minillm-course").resolve()
+    if not course.is_dir():
+        url = "https://github.com/minillm-course/minillm"
+        subprocess.check_call(["git", "clone", "--depth", "1", url, str(course)])
+    keep_torch = [f"torch=={version('torch')}"] if importlib.util.find_spec("torch") else []
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "-e",
+                           f"{course}[course]", *keep_torch])
+    sys.path.insert(0, str(course))   # an editable install is seen by new processes only
+    importlib.invalidate_caches()
+
+# %% id="6a70f193"
+# %matplotlib inline
+import sys
+import tempfile
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from minillm import DecoderLM, TransformerConfig
+from minillm.attention import KVCache
+from minillm.data import causal_lm_batches, concat_ids, eval_windows, pydoc_corpus, split_documents
+from minillm.distill import distillation_loss, distillation_objective
+from minillm.objectives import causal_lm_loss
+from minillm.pretrained import load_pydoc_gpt
+from minillm.prune import head_importance, magnitude_prune, masked_heads
+from minillm.quantize import dequantize, model_nbytes, quantize_model, quantize_per_channel
+from minillm.train import TrainConfig, batches_by_step, evaluate, pick_device, train
+
+torch.manual_seed(0)
+device = pick_device("auto")
+gpt, tokenizer = load_pydoc_gpt()
+gpt = gpt.to(device)
+print(f"device: {device}; the pydoc GPT: {sum(p.numel() for p in gpt.parameters()):,} parameters, "
+      f"{gpt.cfg.n_layers} layers, {gpt.cfg.n_heads} heads, d_model {gpt.cfg.d_model}")
+
+# %% [markdown] id="9eb38aad"
+# Quality is measured as in chapter 4 (and `tests/test_pretrained_checkpoint.py`): the validation
+# help topics, encoded and joined with `</s>`, cut into windows of 64 tokens; the loss is the mean
+# next-token cross-entropy, and perplexity（困惑度）is $e^{\text{loss}}$. To keep the chapter fast we
+# score the first 4 batches of 32 windows (8,192 tokens) everywhere.
+
+# %% id="dbfd84fe"
+train_docs, valid_docs = split_documents(pydoc_corpus(), valid_fraction=0.1, seed=0)
+sep = tokenizer.special_tokens["</s>"]
+valid_ids = concat_ids(valid_docs, tokenizer.encode, sep)
+train_ids = concat_ids(train_docs, tokenizer.encode, sep)
+valid_batches = eval_windows(valid_ids, 64, 32)[:4]
+
+
+def perplexity(model):
+    return float(np.exp(evaluate(model, causal_lm_loss, valid_batches)))
+
+
+base_ppl = perplexity(gpt)
+print(f"the float32 GPT: perplexity {base_ppl:.2f} on {sum(x.numel() for x, _ in valid_batches):,} "
+      "validation tokens")
+
+# %% [markdown] id="4c2a7ad1"
+# ## 1. Post-training quantization: int8 and int4 weights
+#
+# A float32 weight takes 4 bytes. **Per-channel** quantization gives each output row $w$ of a
+# Linear layer its own scale and stores small integers:
+#
+# $$s = \frac{\max_j |w_j|}{q_\max},\qquad q_j = \operatorname{round}(w_j / s) \in [-q_\max, q_\max],
+# \qquad \hat w_j = q_j\, s,$$
+#
+# with $q_\max = 127$ for int8 and $7$ for int4. The rounding error is at most $s/2$ per weight. One
+# scale per row (not per matrix) matters: a single large weight elsewhere in the matrix would
+# otherwise make the step $s$ coarse for every row. `minillm.quantize` does this; here it is by
+# hand on one row, checked against the library.
+
+# %% id="315ade21"
+w = gpt.layers[0].ff.up.weight.detach().cpu()
+row = w[0]
+s = row.abs().max() / 127
+q = torch.clamp(torch.round(row / s), -127, 127)
+lib_q, lib_s = quantize_per_channel(w, bits=8)
+assert torch.equal(q.to(torch.int8), lib_q[0]) and torch.isclose(s, lib_s[0, 0])
+err = (q * s - row).abs().max()
+print(f"row 0 of layers.0.ff.up: scale {s:.5f}, max |w - ŵ| = {err:.5f} ≤ s/2 = {s / 2:.5f}")
+assert err <= s / 2 + 1e-7
+
+# %% [markdown] id="53e61046"
+# `quantize_model(model, bits)` swaps every Linear (attention projections, feed-forward, the output
+# head) for a `QuantizedLinear` that keeps the integers and the scales. The embedding table and the
+# norm gains stay float32. Size is counted in bytes, int4 numbers counted as if packed two per byte (the library keeps
+# them one per `int8` for simplicity), plus one float32 scale per row; speed is the
+# time to score the validation batches, measured in the same run (on a shared 2-core machine, so
+# the ratio is noisy: this cell's output is not compared).
+
+# %% id="6430976f"
+def seconds_to_score(model, repeats=2):
+    # best of `repeats`, after one warm-up run
+    x = valid_batches[0][0].to(device)
+    times = []
+    with torch.inference_mode():
+        model(x)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for x, _ in valid_batches:
+                model(x.to(device))
+            times.append(time.perf_counter() - start)
+    return min(times)
+
+
+quantized = {"float32": gpt, "int8": quantize_model(gpt, 8), "int4": quantize_model(gpt, 4)}
+rows = {}
+for name, model in quantized.items():
+    rows[name] = {"bytes": model_nbytes(model), "ppl": perplexity(model),
+                  "seconds": seconds_to_score(model)}
+
+# %% id="03c408d4"
+# NBVAL_IGNORE_OUTPUT
+base = rows["float32"]
+print(f"{'weights':<10}{'size (bytes)':>14}{'size ratio':>12}{'speed ratio':>13}{'perplexity':>12}")
+for name, r in rows.items():
+    print(f"{name:<10}{r['bytes']:>14,}{base['bytes'] / r['bytes']:>11.2f}x"
+          f"{base['seconds'] / r['seconds']:>12.2f}x{r['ppl']:>12.2f}")
+
+# %% id="80b9755f"
+ratio8 = rows["float32"]["bytes"] / rows["int8"]["bytes"]
+ratio4 = rows["float32"]["bytes"] / rows["int4"]["bytes"]
+delta8 = rows["int8"]["ppl"] - base_ppl
+delta4 = rows["int4"]["ppl"] - base_ppl
+linear_params = sum(m.weight.numel() for m in gpt.modules() if isinstance(m, torch.nn.Linear))
+all_params = sum(p.numel() for p in gpt.parameters())
+print(f"Linear weights: {linear_params:,} of {all_params:,} parameters")
+print(f"int8: {ratio8:.2f}x smaller, perplexity {rows['int8']['ppl']:.2f} ({delta8:+.3f})")
+print(f"int4: {ratio4:.2f}x smaller, perplexity {rows['int4']['ppl']:.2f} ({delta4:+.3f})")
+assert ratio8 > 2 and ratio4 > ratio8            # the float32 embedding table limits the ratio
+assert abs(delta8) < 0.05 * base_ppl             # int8: within 5% of the float model
+assert delta4 > delta8 and delta4 < 0.25 * base_ppl
+
+# %% [markdown] id="95470be6"
+# int8 costs almost nothing; int4 (only 15 levels per row) costs more. The whole model does not
+# shrink 4× (or 8×) because the token-embedding table stays float32 here. Speed: this
+# `QuantizedLinear` is *weight-only* quantization — it turns the integers back into floats before
+# multiplying, so it saves memory but not arithmetic (and ours even writes a float32 copy of
+# the weights on every call, so it is slower). On a big model, whose generation speed is limited
+# by reading weights from memory, quantization speeds things up only with kernels that read the
+# integers and dequantize inside the matrix product (int8/int4 weight-only kernels such as those
+# of GPTQ, AWQ or bitsandbytes); real int8 kernels multiply the integers directly.
+#
+# Move the sliders: the picture shows one weight row before and after quantization at any bit
+# width, and the error they make.
+
+# %% id="2ee16531"
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+
+linear_names = [n for n, m in gpt.named_modules() if isinstance(m, torch.nn.Linear)]
+
+
+def draw_quantized_row(layer, bits, row):
+    weight = gpt.get_submodule(layer).weight.detach().cpu()
+    q, scale = quantize_per_channel(weight, bits)
+    original, restored = weight[row].numpy(), dequantize(q, scale)[row].numpy()
+    order = np.argsort(original)
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.plot(original[order], ".", ms=3, label="float32 weight")
+    ax.step(range(len(order)), restored[order], where="mid", lw=1, label=f"int{bits} ŵ = q·s")
+    ax.set_xlabel("weights of the row, sorted")
+    ax.set_ylabel("value")
+    rel = np.abs(restored - original).mean() / np.abs(original).mean()
+    ax.set_title(f"{layer} row {row}: {2 ** bits - 1} levels, mean |error| = {rel:.1%} of mean |w|")
+    ax.legend(loc="upper left")
+    plt.show()
+
+
+quant_controls = {
+    "layer": widgets.Dropdown(options=linear_names, value="layers.0.ff.up", description="layer"),
+    "bits": widgets.IntSlider(value=4, min=2, max=8, description="bits", continuous_update=False),
+    "row": widgets.IntSlider(value=0, min=0, max=63, description="row", continuous_update=False),
+}
+display(widgets.VBox([widgets.HBox(list(quant_controls.values())),
+                      widgets.interactive_output(draw_quantized_row, quant_controls)]))
+
+# %% [markdown] id="49df4d80"
+# ## 2. Pruning: unstructured weights and structured heads
+#
+# **Magnitude pruning** sets the fraction $p$ of each weight matrix's entries with the smallest
+# $|w|$ to zero (no retraining here). Sparse weights only save memory or time with sparse storage
+# or kernels, so what we measure is the price in quality.
+
+# %% id="3d25d176"
+sparsities = [0.0, 0.1, 0.2, 0.3, 0.5, 0.7]
+prune_ppl = [perplexity(magnitude_prune(gpt, p)) for p in sparsities]
+for p, ppl in zip(sparsities, prune_ppl):
+    print(f"sparsity {p:.0%}: perplexity {ppl:.2f}")
+assert prune_ppl[1] < 1.05 * base_ppl              # 10% of the weights are nearly free
+assert all(a <= b for a, b in zip(prune_ppl, prune_ppl[1:]))
+assert prune_ppl[-1] > 2 * base_ppl                # 70% without retraining breaks the model
+
+# %% [markdown] id="e70cde87"
+# **Structured pruning** removes whole units — here attention heads, which a smaller matrix could
+# then drop. How much does the model need head $h$ of layer $\ell$? Mask it and measure:
+# importance $= \text{loss}(\text{head masked}) - \text{loss}$. `masked_heads` zeroes the head's slice
+# of `out_proj`'s input (columns $h\,d_\text{head}$ to $(h+1)\,d_\text{head}$ of the merged heads) with a
+# forward pre-hook, so the model's code is untouched.
+
+# %% id="6babac68"
+def valid_loss(model):
+    return evaluate(model, causal_lm_loss, valid_batches)
+
+
+importance = head_importance(gpt, valid_loss)
+heads = sorted(importance, key=importance.get)          # least important first
+for head in heads:
+    print(f"layer {head[0]} head {head[1]}: loss +{importance[head]:.3f} when masked")
+
+# %% id="420a5646"
+def ppl_removing(order):
+    # perplexity after masking the first 0, 1, ..., all-but-one heads of order
+    return [float(np.exp(_masked_loss(order[:k]))) for k in range(len(order))]
+
+
+def _masked_loss(removed):
+    with masked_heads(gpt, removed):
+        return valid_loss(gpt)
+
+
+by_importance = ppl_removing(heads)
+rng = np.random.default_rng(0)
+at_random = np.mean([ppl_removing([heads[i] for i in rng.permutation(len(heads))])
+                     for _ in range(2)], axis=0)
+n = len(heads) // 2
+print(f"half the heads ({n}) removed: perplexity {by_importance[n]:.2f} by importance, "
+      f"{at_random[n]:.2f} at random (mean of 2 orders)")
+assert by_importance[n] < at_random[n]
+
+# %% id="f69de12c"
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+ax1.plot([p * 100 for p in sparsities], prune_ppl, "o-")
+ax1.axhline(base_ppl, color="gray", ls=":", label="unpruned")
+ax1.set_xlabel("weights pruned by magnitude (%)")
+ax1.set_ylabel("perplexity")
+ax1.set_yscale("log")
+ax1.set_title("Unstructured pruning: free at first, then a cliff")
+ax1.legend()
+ax2.plot(by_importance, "o-", label="least important first")
+ax2.plot(at_random, "s--", label="random order (mean of 2)")
+ax2.set_xlabel("attention heads removed")
+ax2.set_ylabel("perplexity")
+ax2.set_title("Head pruning: the importance score picks the cheap heads")
+ax2.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown] id="f93f4ccc"
+# ## 3. Knowledge distillation
+#
+# A student with far fewer weights learns from the teacher's whole next-token distribution, softened
+# by a temperature $T$, instead of from the one correct token alone:
+#
+# $$\mathcal{L} = \alpha\, T^2\, \mathrm{KL}\big(\mathrm{softmax}(z_t/T)\,\|\,\mathrm{softmax}(z_s/T)\big)
+# + (1-\alpha)\,\mathrm{CE}(z_s, y).$$
+#
+# The soft targets say which wrong tokens are *almost* right — far more signal per example than a
+# one-hot label. (The $T^2$ keeps the gradient's size roughly independent of $T$: the soft targets' gradient
+# shrinks like $1/T^2$ when $T$ is large.) A first check: the loss
+# is zero when the student equals the teacher.
+
+# %% id="a5acfd5b"
+logits = torch.randn(2, 5, 10, generator=torch.Generator().manual_seed(0))
+print(f"KD loss to itself: {float(distillation_loss(logits, logits)):.4f}; "
+      f"to other logits: {float(distillation_loss(logits, logits.flip(0))):.3f}")
+assert float(distillation_loss(logits, logits)) < 1e-6
+
+# %% [markdown] id="2d0b5b73"
+# The student: one layer, $d_\text{model}=32$. It is trained twice with the same seed, steps and
+# batches — once on the labels alone ($\alpha=0$), once with the teacher ($\alpha=0.9$, $T=2$) —
+# with the course's training loop.
+
+# %% id="eb0df630"
+# NBVAL_IGNORE_OUTPUT
+student_cfg = TransformerConfig.llama_like(vocab_size=tokenizer.vocab_size, d_model=32, n_heads=2,
+                                           n_layers=1, d_ff=86, max_seq_len=64)
+kd_cfg = TrainConfig(steps=150, batch_size=16, lr=5e-3, warmup_steps=10, eval_every=150, seed=0,
+                     device=str(device))
+students = {}
+for label, alpha in [("labels only", 0.0), ("distilled", 0.9)]:
+    torch.manual_seed(0)
+    students[label] = DecoderLM(student_cfg)
+    train(students[label], distillation_objective(gpt, temperature=2.0, alpha=alpha),
+          batches_by_step(lambda: causal_lm_batches(train_ids, 64, 16, seed=0)), kd_cfg)
+
+# %% id="8b760d11"
+student_ppl = {label: perplexity(model) for label, model in students.items()}
+student_params = sum(p.numel() for p in students["distilled"].parameters())
+teacher_params = sum(p.numel() for p in gpt.parameters())
+print(f"student: {student_params:,} parameters ({student_params / teacher_params:.0%} of the "
+      "teacher's)")
+for label, ppl in student_ppl.items():
+    print(f"{label:>12}: perplexity {ppl:.1f}")
+print(f"teacher: perplexity {base_ppl:.2f}")
+assert student_ppl["distilled"] < 0.95 * student_ppl["labels only"]
+
+# %% [markdown] id="51331179"
+# ## 4. The KV cache and FLOPs per token
+#
+# Generating with a KV cache keeps, for every layer, the keys and the values of every token read so
+# far: two tensors of shape (batch, heads, seq, d_head). In bytes:
+#
+# $$\text{KV bytes} = 2 \times n_\text{layers} \times n_\text{heads} \times d_\text{head} \times
+# \text{seq} \times \text{batch} \times \text{bytes per number}.$$
+#
+# Fill a `KVCache` by feeding a prompt and then single tokens, and compare.
+
+# %% id="421daabb"
+cfg = gpt.cfg
+batch, prompt_len, new_tokens = 3, 20, 30
+cache = KVCache(cfg.n_layers)
+ids = torch.randint(cfg.vocab_size, (batch, prompt_len), generator=torch.Generator().manual_seed(0))
+with torch.no_grad():
+    logits, _ = gpt(ids.to(device), cache=cache)
+    for _ in range(new_tokens):
+        logits, _ = gpt(logits[:, -1:].argmax(-1), cache=cache)
+seq = cache.seq_len()
+measured = sum(t.numel() * t.element_size() for t in cache.keys + cache.values)
+formula = 2 * cfg.n_layers * cfg.n_heads * cfg.d_head * seq * batch * 4
+print(f"seq {seq}, batch {batch}: measured {measured:,} bytes, formula {formula:,} bytes")
+assert measured == formula
+
+# %% [markdown] id="a4bb4766"
+# Each weight is used once per token in a multiply and an add: a forward pass costs about $2N$
+# FLOPs per token, where $N$ counts the weights used in matrix products (not the embedding table,
+# which is only looked up). Backward costs twice the forward (gradients for the inputs and for
+# the weights), so training costs about $6N$. Attention's own products $QK^\top$ and $AV$ add
+# $4\, n_\text{layers}\, \text{seq}\, d_\text{model}$ per token. PyTorch's `FlopCounterMode` counts
+# the FLOPs of every matrix product that actually runs. (We ask for the attention weights, so
+# attention runs as explicit matrix products the counter sees, not as a fused kernel.)
+
+# %% id="a51e3f37"
+seq_len = 64
+x, y = valid_batches[0][0][:4].to(device), valid_batches[0][1][:4].to(device)
+tokens = x.numel()
+N = sum(p.numel() for name, p in gpt.named_parameters() if name != "tok_emb.weight")
+attention = 4 * cfg.n_layers * seq_len * cfg.d_model
+
+
+def lm_loss_explicit(model, x, y):
+    logits, _ = model(x, need_weights=True)
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+
+
+with FlopCounterMode(display=False) as forward_count:
+    with torch.no_grad():
+        gpt(x, need_weights=True)
+with FlopCounterMode(display=False) as train_count:
+    lm_loss_explicit(gpt, x, y).backward()
+gpt.zero_grad(set_to_none=True)
+forward_per_token = forward_count.get_total_flops() / tokens
+train_per_token = train_count.get_total_flops() / tokens
+print(f"N = {N:,} weights outside the embedding table")
+print(f"forward:  {forward_per_token:,.0f} FLOPs/token counted; 2N = {2 * N:,} "
+      f"(ratio {forward_per_token / (2 * N):.3f}); 2N + attention = {2 * N + attention:,}")
+print(f"training: {train_per_token:,.0f} FLOPs/token counted; 6N = {6 * N:,} "
+      f"(ratio {train_per_token / (6 * N):.3f}); training / forward = "
+      f"{train_per_token / forward_per_token:.3f}")
+assert abs(forward_per_token / (2 * N + attention) - 1) < 0.01
+assert abs(train_per_token / forward_per_token - 3) < 0.05
+assert abs(train_per_token / (6 * N) - 1) < 0.15
+
+# %% [markdown] id="4fc9969d"
+# ## 5. Data-parallel training with DistributedDataParallel
+#
+# With several GPUs (or machines), **data parallelism** gives each worker a full copy of the model
+# and a slice of every batch. After the backward pass, DDP averages the gradients across workers
+# (an all-reduce), so every copy takes the *same* step — the step one process would take on the
+# whole batch. `minillm/ddp.py` is such a training script; here `torchrun` (`python -m
+# torch.distributed.run`, from this notebook's Python) starts two CPU workers talking over the
+# `gloo` backend on 127.0.0.1, one thread each, for 5 SGD steps of a tiny GPT on a global batch of 8
+# (4 rows per worker). Then the same steps run in this one process on all 8 rows.
+
+# %% id="ab0eba2d"
+from minillm.ddp import tiny_config, train_data_parallel, train_single_process
+
+with tempfile.TemporaryDirectory() as run_dir:
+    ddp_weights, facts = train_data_parallel(run_dir, nproc=2, steps=5, batch_size=8)
+single_weights = train_single_process(steps=5, batch_size=8)
+torch.manual_seed(0)
+initial = DecoderLM(tiny_config()).state_dict()          # the seeded start both runs share
+max_diff = max(float((ddp_weights[k] - single_weights[k]).abs().max()) for k in single_weights)
+moved = max(float((initial[k] - single_weights[k]).abs().max()) for k in single_weights)
+print(f"{facts['world_size']} workers, backend {facts['backend']}, {facts['threads']} thread each")
+# the all-reduce adds the two halves' gradients in another order than one process does, so the
+# weights agree up to float32 rounding (about 1e-8 here; how much exactly depends on the CPU)
+print(f"training moved the weights by up to {moved:.3f}; "
+      f"max |w_DDP - w_single| {'<' if max_diff < 1e-6 else '>='} 1e-6")
+assert facts["world_size"] == 2 and max_diff < 1e-6 and moved > 1e-2
+
+# %% [markdown] id="7c3e91a2"
+# ### Tensor parallelism: split each layer, not the batch
+#
+# **Tensor parallelism（张量并行）** splits every layer instead of the batch: each worker (a *rank*)
+# holds a slice of each weight matrix and sees the whole batch. Megatron-LM's recipe for a GPT
+# block on $R$ ranks:
+#
+# - **feed-forward** $\text{down}(\text{act}(\text{up}(x)))$: `up` is split by output features, so
+#   rank $r$ holds $d_\text{ff}/R$ whole hidden units (the activation acts on each unit alone);
+#   `down` is split by input features, the matching columns, so each rank's product $y_r$ is a
+#   partial sum of the output.
+# - **attention**: heads are independent, so rank $r$ holds the rows of $W_q, W_k, W_v$ for its
+#   $n_\text{heads}/R$ heads and the matching columns of $W_o$.
+# - after each sublayer **one all-reduce** adds the partial outputs, $y = \sum_r y_r$, and every
+#   rank again holds the whole $y$ (in the backward pass, one all-reduce adds the input's
+#   gradient). The norms and the biases of $W_o$ and `down` stay whole on every rank and are added
+#   once, after the sum.
+#
+# `minillm/tensor_parallel.py` starts two gloo processes; each builds the same seeded layer, keeps
+# its shard (`shard_layer`), runs it forward and backward and saves its output and gradients. Then
+# the whole layer runs here: the outputs must be equal, and each shard's gradients must be its slice
+# of the full layer's.
+#
+# Which pays off when? Data parallelism, whenever the model fits on one device: it sends the
+# gradients once per step. Tensor parallelism, when a layer does not fit: it sends activations, two
+# all-reduces per layer in every forward pass (and two in the backward), so it needs fast links
+# (GPUs in one machine, NVLink) and is usually combined with data parallelism across machines.
+
+# %% id="d41f6b08"
+from minillm.tensor_parallel import (
+    RowParallelLinear,
+    example_layer,
+    expected_on_rank,
+    run_single_process,
+    run_tensor_parallel,
+    shard_layer,
+)
+
+tp_cfg = TransformerConfig.gpt2_like(vocab_size=64, d_model=32, n_heads=4, n_layers=1, d_ff=64,
+                                     max_seq_len=16)
+full_layer = example_layer(tp_cfg)              # layers[0] of a seeded DecoderLM
+shards = [shard_layer(full_layer, rank, 2) for rank in range(2)]
+print(f"{'weight':26} {'full':>9} {'rank 0':>9} {'rank 1':>9}  split by")
+for name, value in full_layer.state_dict().items():
+    if name.endswith("weight"):
+        ranks = [tuple(shard.state_dict()[name].shape) for shard in shards]
+        split = ("rows (output features)" if ranks[0][0] < value.shape[0] else
+                 "columns (input features)" if ranks[0][-1] < value.shape[-1] else "- (whole)")
+        print(f"{name:26} {str(tuple(value.shape)):>9} {str(ranks[0]):>9} {str(ranks[1]):>9}  "
+              f"{split}")
+sums = sum(isinstance(m, RowParallelLinear) for m in shards[0].modules())
+print(f"all-reduces per forward pass of the layer: {sums} (one per sublayer)")
+
+with tempfile.TemporaryDirectory() as run_dir:
+    tp_results = run_tensor_parallel(run_dir, tp_cfg, world_size=2)
+reference = run_single_process(tp_cfg)
+diff = {"output": 0.0, "input gradient": 0.0, "weight gradients": 0.0}
+for rank, results in enumerate(tp_results):
+    for key, expected in expected_on_rank(reference, rank, 2).items():
+        kind = {"output": "output", "input_grad": "input gradient"}.get(key, "weight gradients")
+        diff[kind] = max(diff[kind], float((results[key] - expected).abs().max()))
+# the all-reduce adds the two halves in another order than one process does: float32 rounding
+for kind, value in diff.items():
+    print(f"2 ranks vs 1 process, {kind:16}: max |difference| {'<' if value < 1e-5 else '>='} 1e-5")
+assert sums == 2 and max(diff.values()) < 1e-5
+
+# %% [markdown] id="4b042cf6"
+# ## Summary: what each method costs and saves
+#
+# One table for the whole chapter (sizes in bytes of the weights; speed is the time to score the
+# validation batches relative to the float32 model, measured in this run on a shared CPU, so it is
+# not compared between runs):
+
+# %% id="90dc283b"
+# NBVAL_IGNORE_OUTPUT
+pruned50 = magnitude_prune(gpt, 0.5)
+student = students["distilled"].to(device).eval()
+summary = {**rows,
+           "pruned 50% (dense)": {"bytes": model_nbytes(pruned50),
+                                  "ppl": prune_ppl[sparsities.index(0.5)],
+                                  "seconds": seconds_to_score(pruned50)},
+           "student (distilled)": {"bytes": model_nbytes(student), "ppl": student_ppl["distilled"],
+                                   "seconds": seconds_to_score(student)}}
+print(f"{'method':<22}{'size (bytes)':>14}{'size ratio':>12}{'speed ratio':>13}{'perplexity':>12}")
+for name, r in summary.items():
+    print(f"{name:<22}{r['bytes']:>14,}{base['bytes'] / r['bytes']:>11.2f}x"
+          f"{base['seconds'] / r['seconds']:>12.2f}x{r['ppl']:>12.2f}")
+fig, ax = plt.subplots(figsize=(7, 3.6))
+for name, r in summary.items():
+    ax.scatter(r["bytes"] / 1e3, r["ppl"], s=60)
+    ax.annotate(name, (r["bytes"] / 1e3, r["ppl"]), textcoords="offset points", xytext=(6, 4))
+ax.set_xlabel("weights (kB)")
+ax.set_ylabel("validation perplexity")
+ax.set_title("Smaller is cheaper; lower is better: int8 is almost free")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown] id="4497c3a8"
+# ## Exercises
+#
+# Each checker prints ✅ or ❌ with a hint. Replace the `...`; the solutions are in
+# `chapters/07-efficiency/solutions.py`.
+
+# %% id="71aa0ac2"
+from minillm.exercises.efficiency import (
+    check_kv_cache_bytes,
+    check_prune_mask,
+    check_quantize_int8,
+    check_training_flops,
+)
+
+# %% [markdown] id="e9ef3dd5"
+# **Exercise 1.** Quantize a weight matrix `w` (a NumPy array (out, in)) to int8 per channel: return
+# `(q, scale)` with `scale` of shape (out, 1) $= \max|w_\text{row}| / 127$ and `q = round(w / scale)`.
+
+# %% id="91e73414"
+def quantize_int8(w):
+    ...  # your code here
+
+
+check_quantize_int8(quantize_int8)
+
+# %% [markdown] id="0cb03638"
+# **Exercise 2.** How many bytes does the KV cache hold for a model with `n_layers` layers of
+# `n_heads` heads of width `d_head`, after `seq` tokens, for `batch` sequences, at `bytes_per_number`?
+
+# %% id="e173a219"
+def kv_cache_bytes(n_layers, n_heads, d_head, seq, batch, bytes_per_number):
+    ...  # your code here
+
+
+check_kv_cache_bytes(kv_cache_bytes)
+
+# %% [markdown] id="dfbabba8"
+# **Exercise 3.** About how many FLOPs does it take to train a model of `n_params` weights on
+# `n_tokens` tokens?
+
+# %% id="9a65f4e9"
+def training_flops(n_params, n_tokens):
+    ...  # your code here
+
+
+check_training_flops(training_flops)
+
+# %% [markdown] id="779e81f7"
+# **Exercise 4.** Return the magnitude-pruning mask of `w` at `sparsity`: a bool array shaped like
+# `w`, False at the `round(sparsity * w.size)` entries of smallest $|w|$ (True = keep).
+
+# %% id="33cd9a37"
+def prune_mask(w, sparsity):
+    ...  # your code here
+
+
+check_prune_mask(prune_mask)
+
+# %% [markdown] id="87f730ba"
+# ## What we learned
+#
+# - int8 per-channel weights shrink the Linear layers almost 4× at almost no cost in perplexity;
+#   int4 almost 8× at a visible cost (a little less than 32/8 and 32/4: each row also keeps a
+#   float32 scale).
+# - Magnitude pruning is nearly free at low sparsity and falls off a cliff without retraining;
+#   an importance score (the loss increase when masked) finds the heads that can go.
+# - A distilled student beats the same student trained on labels alone, for the same steps, in
+#   this run (one seed; with other seeds the gap varies and can reverse).
+# - The KV cache grows as $2 \cdot n_\text{layers} \cdot n_\text{heads} \cdot d_\text{head}$ numbers
+#   per token; a forward pass costs $\approx 2N$ FLOPs per token and training $\approx 6N$.
+# - Data parallelism is an exact rewrite of one big-batch step: DDP's weights equal one process's.
+# - Tensor parallelism is an exact rewrite of one layer: split by heads and hidden units, with one
+#   all-reduce per sublayer, two processes give one process's output and gradients.

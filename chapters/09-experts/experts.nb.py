@@ -1,0 +1,695 @@
+# Text form of experts.ipynb: its cells without their outputs, for reading and diffs.
+# Written by `python -m minillm.text_forms`; edit the notebook, not this file.
+
+# %% [markdown] id="aa1c52ad"
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/minillm-course/minillm/blob/main/chapters/09-experts/experts.ipynb) [![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/minillm-course/minillm/main?urlpath=lab/tree/chapters/09-experts/experts.ipynb)
+#
+# # Chapter 9 · Domain experts and mixture of experts（不同领域的专家与混合专家）
+#
+# *大语言模型原理基础与前沿 — an executable course on how large language models work.*
+#
+# One model for all text, or one **expert（专家）** per kind of text? Pretraining data mixes
+# domains: code, prose, dialogue, mathematics. A dense model spends every weight on every token,
+# whatever its domain. This chapter measures the alternatives on two domains that ship with Python,
+# **code** (the standard library's source) and **English prose** (the language reference):
+#
+# 1. one dense model trained on both, against one expert per domain, at the same number of steps;
+# 2. a **mixture of experts（混合专家, MoE）** layer, in which a learned **router（路由器）** sends each
+#    token to one of several feed-forward experts, with the compute per token of the dense model,
+#    and a look at which expert each token goes to: does the router discover the domains?
+# 3. the same attention in another modality: a tiny **Vision Transformer（视觉 Transformer, ViT）**
+#    that reads 8 × 8 handwritten digits as 16 patches.
+#
+# Every model here is tiny (2 layers, 64-dimensional; the ViT 32) and trains for a few hundred steps, so the
+# numbers are small-scale evidence, not a benchmark.
+
+# %% id="minillm-setup"
+# Setup: on Colab (or any Python without minillm) install the course's library
+# (JupyterLab from a clone and Binder already have it: there this cell does nothing).
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("minillm") is None:
+    from importlib.metadata import version
+
+    course = Path("minillm-course").resolve()
+    if not course.is_dir():
+        url = "https://github.com/minillm-course/minillm"
+        subprocess.check_call(["git", "clone", "--depth", "1", url, str(course)])
+    keep_torch = [f"torch=={version('torch')}"] if importlib.util.find_spec("torch") else []
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "-e",
+                           f"{course}[course]", *keep_torch])
+    sys.path.insert(0, str(course))   # an editable install is seen by new processes only
+    importlib.invalidate_caches()
+
+# %% id="b14c4229"
+# %matplotlib inline
+import html
+import math
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from IPython.display import HTML, display
+from sklearn.datasets import load_digits
+
+from minillm import DecoderLM, TransformerConfig
+from minillm.data import (
+    causal_lm_batches,
+    concat_ids,
+    eval_windows,
+    pydoc_corpus,
+    split_documents,
+    stdlib_corpus,
+)
+from minillm.layers import FeedForward
+from minillm.moe import MoEFeedForward, moe_aux_loss, moe_routes, use_moe
+from minillm.objectives import causal_lm_loss
+from minillm.tokenizers import BPETokenizer
+from minillm.train import TrainConfig, batches_by_step, evaluate, train
+from minillm.vit import VisionTransformer, patchify
+
+torch.set_num_threads(2)
+
+# %% [markdown] id="78f198e9"
+# ## 1. Two domains, one tokenizer
+#
+# Perplexities compare only on the same tokens, so every model in this chapter shares one
+# byte-level BPE tokenizer (512 tokens) trained on the training documents of **both** domains.
+# We take as many standard-library files as it takes to match the prose in characters, and hold
+# out 10% of each domain's documents (whole files and whole help topics) for validation.
+
+# %% id="af793f26"
+prose_docs = pydoc_corpus()
+code_docs, n_chars = [], 0
+for doc in stdlib_corpus():                       # files in order of name, until as big as prose
+    if n_chars >= sum(len(d.text) for d in prose_docs):
+        break
+    code_docs.append(doc)
+    n_chars += len(doc.text)
+DOMAINS = ("code", "prose")
+splits = {"code": split_documents(code_docs, 0.1, seed=0),
+          "prose": split_documents(prose_docs, 0.1, seed=0)}
+bpe = BPETokenizer.train([d.text for train_docs, _ in splits.values() for d in train_docs],
+                         vocab_size=512)
+ids = {domain: {"train": concat_ids(train_docs, bpe.encode),
+                "valid": concat_ids(valid_docs, bpe.encode)}
+       for domain, (train_docs, valid_docs) in splits.items()}
+for domain, (train_docs, valid_docs) in splits.items():
+    chars = sum(len(d.text) for d in train_docs)
+    print(f"{domain:<6} {len(train_docs):>3} training documents, {chars:,} characters -> "
+          f"{len(ids[domain]['train']):,} tokens ({chars / len(ids[domain]['train']):.2f} "
+          f"characters per token); {len(valid_docs)} validation documents, "
+          f"{len(ids[domain]['valid']):,} tokens")
+
+# %% [markdown] id="20fc49cb"
+# The two domains look different even to the tokenizer. The first tokens of a validation file of
+# each (`·` marks a space, `⏎` a newline):
+
+# %% id="4844f5ab"
+def readable(token_id):
+    text = bpe.token_bytes(int(token_id)).decode("utf-8", errors="backslashreplace")
+    return text.replace(" ", "·").replace("\n", "⏎")
+
+
+for domain in DOMAINS:
+    print(f"{domain:<6}", " | ".join(readable(t) for t in ids[domain]["valid"][:24]))
+
+# %% [markdown] id="a8c8e7c7"
+# ## 2. One dense model, or one expert per domain?
+#
+# Three `DecoderLM`s with the same shape (d = 64, 2 layers, 4 heads, windows of 64 tokens) and the
+# same recipe: 250 steps of 16 windows each.
+#
+# * **dense**: every batch holds 8 code windows and 8 prose windows;
+# * **code expert**: 16 code windows per step; **prose expert**: 16 prose windows per step.
+#
+# Each model costs the same to train; the pair of experts together costs twice the dense model, but
+# the two can train in parallel on separate machines (Branch-Train-Merge, Li et al. 2022; DEMix,
+# Gururangan et al. 2022). Validation perplexity is measured per domain on the held-out documents.
+
+# %% id="2919874a"
+SEQ_LEN, BATCH, STEPS = 64, 16, 250
+lm_cfg = TransformerConfig.tiny(vocab_size=bpe.vocab_size, d_model=64, n_heads=4, n_layers=2,
+                                d_ff=256, max_seq_len=SEQ_LEN)
+train_cfg = TrainConfig(steps=STEPS, batch_size=BATCH, lr=3e-3, warmup_steps=25,
+                        eval_every=STEPS, seed=0, device="cpu")
+valid_batches = {domain: eval_windows(ids[domain]["valid"], SEQ_LEN, 64)[:4] for domain in DOMAINS}
+
+
+def domain_batches(domain, batch_size, seed):
+    return causal_lm_batches(ids[domain]["train"], SEQ_LEN, batch_size, seed=seed)
+
+
+def mixed_batches():
+    # half code, half prose in every batch; row i of a batch is code for i < BATCH // 2
+    code_it = domain_batches("code", BATCH // 2, seed=0)
+    prose_it = domain_batches("prose", BATCH // 2, seed=1)
+    for (xc, yc), (xp, yp) in zip(code_it, prose_it):
+        yield torch.cat([xc, xp]), torch.cat([yc, yp])
+
+
+def perplexities(model):
+    return {domain: math.exp(evaluate(model, causal_lm_loss, valid_batches[domain]))
+            for domain in DOMAINS}
+
+
+n_valid = {domain: sum(y.numel() for _, y in batches) for domain, batches in valid_batches.items()}
+print("validation tokens per domain:", n_valid)
+
+# %% id="e41c1c0e"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: progress bars; the numbers are printed and checked below
+models, ppl = {}, {}
+torch.manual_seed(0)
+models["dense"] = DecoderLM(lm_cfg)
+train(models["dense"], causal_lm_loss, batches_by_step(mixed_batches), train_cfg)
+for domain in DOMAINS:
+    torch.manual_seed(0)                                        # the same initial weights
+    models[f"{domain} expert"] = DecoderLM(lm_cfg)
+    train(models[f"{domain} expert"], causal_lm_loss,
+          batches_by_step(lambda domain=domain: domain_batches(domain, BATCH, 0)), train_cfg)
+ppl = {name: perplexities(model) for name, model in models.items()}
+
+# %% id="80a98abc"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: trained numbers move slightly with the CPU; the claims are checked below
+print(f"{'validation perplexity':<22}" + "".join(f"{d:>10}" for d in DOMAINS))
+for name, by_domain in ppl.items():
+    print(f"{name:<22}" + "".join(f"{by_domain[d]:>10.2f}" for d in DOMAINS))
+
+# %% id="7f5030fb"
+claims = {
+    "the code expert beats the dense model on code":
+        ppl["code expert"]["code"] < ppl["dense"]["code"],
+    "the prose expert beats the dense model on prose":
+        ppl["prose expert"]["prose"] < ppl["dense"]["prose"],
+    "each expert is over 1.5x worse than the dense model on the OTHER domain":
+        ppl["code expert"]["prose"] > 1.5 * ppl["dense"]["prose"]
+        and ppl["prose expert"]["code"] > 1.5 * ppl["dense"]["code"],
+}
+for claim, holds in claims.items():
+    print(f"{claim:<72} {holds}")
+assert all(claims.values())
+
+# %% [markdown] id="89ba6e57"
+# Each expert saw twice as many windows of its own domain as the dense model did, and spent no
+# capacity on the other, so it wins at home. Away from home it is lost: a model that never read
+# English does not know which word follows *the*. To use experts, something must pick the right
+# one for each text. DEMix and Branch-Train-Merge pick (or mix) experts per **document**, from the
+# domain or from how well each expert predicts the text so far. A mixture-of-experts layer picks
+# per **token**, with a router that is learned along with everything else.
+#
+# ## 3. A mixture-of-experts layer
+#
+# In a Transformer block the feed-forward network $\mathrm{FFN}(x)$ holds most of the weights.
+# An MoE layer (Shazeer et al. 2017; GShard, Lepikhin et al. 2021; Switch Transformer, Fedus et al.
+# 2022; Mixtral, Jiang et al. 2024) keeps $n$ of them, $E_1 \dots E_n$, and a router $W_r \in \mathbb{R}^{n \times d}$:
+#
+# $$p(x) = \mathrm{softmax}(W_r x), \qquad
+# y = \sum_{i \in \mathrm{top}_k(p(x))} p_i(x)\, E_i(x).$$
+#
+# (We weight the chosen experts by their raw router probabilities, as Switch does with $k = 1$.
+# Shazeer, GShard and Mixtral renormalise the gates over the $k$ chosen experts when $k > 1$; with
+# $k = 1$ that would make the gate always 1 and give the router no gradient.) Only the $k$ chosen
+# experts run, so with $k = 1$ a token costs one feed-forward network, as in the
+# dense model, while the layer holds $n$ times the weights. Left alone, a router tends to send most
+# tokens to the experts that happened to train first, and the others starve. The **load-balancing
+# loss（负载均衡损失）** of Switch / GShard is added to the language-model loss:
+#
+# $$\mathcal{L}_\text{balance} = n \sum_{i=1}^{n} f_i P_i, \qquad
+# f_i = \text{share of tokens sent to } E_i, \quad P_i = \text{mean router probability of } E_i,$$
+#
+# which is 1 when both are uniform and typically grows as tokens pile onto a few experts (only
+# $P_i$ carries a gradient). It is a differentiable push towards balance, not a measure of it: it is
+# not bounded below by 1 (a router that is nearly undecided between two experts yet sends them 2:1
+# can score under 1), so the share of tokens each expert gets is the honest check of evenness. `minillm.moe.MoEFeedForward` implements it; first a check against a plain loop over
+# tokens, and that one expert with $k = 1$ is exactly a `FeedForward`:
+
+# %% id="7731c8cd"
+torch.manual_seed(0)
+moe = MoEFeedForward(d_model=8, d_ff=16, n_experts=4, k=2).double()
+x = torch.randn(5, 8, dtype=torch.float64)
+probs = torch.softmax(moe.router(x), dim=-1)
+loop = torch.stack([sum(probs[t, e] * moe.experts[e](x[t]) for e in probs[t].topk(2).indices)
+                    for t in range(5)])
+print("MoE layer equals the per-token loop:", torch.allclose(moe(x), loop))
+print("chosen experts:", moe.last_experts.tolist(), f" balancing loss: {moe.aux_loss.item():.4f}")
+
+single = MoEFeedForward(8, 16, n_experts=1, k=1).double()
+ff = FeedForward(8, 16).double()
+ff.load_state_dict(single.experts[0].state_dict())
+print("one expert, k = 1, equals FeedForward:", torch.allclose(single(x), ff(x)))
+assert torch.allclose(moe(x), loop) and torch.allclose(single(x), ff(x))
+
+# %% [markdown] id="b3c936d1"
+# `use_moe(model, n_experts, k)` swaps the feed-forward of every layer of a `DecoderLM` for an MoE
+# layer. We train two such models on the mixed batches, with 4 experts of the dense model's width
+# and $k = 1$ (so the compute per token matches the dense model), for the same 250 steps: one adds
+# $0.01 \cdot \mathcal{L}_\text{balance}$ (summed over the layers), the other does not.
+
+# %% id="6b4325e6"
+N_EXPERTS, BALANCE_WEIGHT = 4, 0.01
+
+
+def moe_loss(weight):
+    def loss_fn(model, batch):
+        return causal_lm_loss(model, batch) + weight * moe_aux_loss(model)
+    return loss_fn
+
+
+def n_params(model, active=False):
+    total = sum(p.numel() for p in model.parameters())
+    if not active:
+        return total
+    idle = [p.numel() for layer in model.layers if isinstance(layer.ff, MoEFeedForward)
+            for expert in layer.ff.experts[1:] for p in expert.parameters()]
+    return total - sum(idle)                      # k = 1: one expert per token runs
+
+
+torch.manual_seed(0)
+probe = use_moe(DecoderLM(lm_cfg), N_EXPERTS, k=1)
+print(f"dense: {n_params(models['dense']):,} weights; MoE: {n_params(probe):,} weights, "
+      f"{n_params(probe, active=True):,} used per token (the router adds "
+      f"{lm_cfg.n_layers * lm_cfg.d_model * N_EXPERTS:,})")
+assert n_params(probe, active=True) - n_params(models["dense"]) == lm_cfg.n_layers * 64 * N_EXPERTS
+
+# %% id="5d89224f"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: progress bars; the numbers are printed and checked below
+moes = {}
+for name, weight in (("MoE", BALANCE_WEIGHT), ("MoE, no balancing", 0.0)):
+    torch.manual_seed(0)
+    moes[name] = use_moe(DecoderLM(lm_cfg), N_EXPERTS, k=1)
+    train(moes[name], moe_loss(weight), batches_by_step(mixed_batches), train_cfg)
+    ppl[name] = perplexities(moes[name])
+
+# %% [markdown] id="335a6edc"
+# ### 3.1 Perplexity per domain: dense, experts, mixture
+
+# %% id="d3eeb6f9"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: trained numbers move slightly with the CPU; the claims are checked below
+names = list(ppl)
+fig, ax = plt.subplots(figsize=(9, 3.6))
+width = 0.8 / len(names)
+colours = ["tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:olive"]
+for i, name in enumerate(names):
+    values = [ppl[name][d] for d in DOMAINS]
+    bars = ax.bar(np.arange(2) + (i - (len(names) - 1) / 2) * width, values, width,
+                  label=name, color=colours[i])
+    ax.bar_label(bars, fmt="%.1f", fontsize=7)
+ax.set_xticks(range(2), [f"{d} validation" for d in DOMAINS])
+ax.set_yscale("log")
+ax.set_ylabel("perplexity per token (log scale)")
+ax.set_title("Each expert wins at home and fails away; at this size the MoE trails the dense model")
+ax.legend(fontsize=8, ncols=2)
+plt.show()
+print(f"{'validation perplexity':<22}" + "".join(f"{d:>10}" for d in DOMAINS))
+for name in names:
+    print(f"{name:<22}" + "".join(f"{ppl[name][d]:>10.2f}" for d in DOMAINS))
+
+# %% id="c1b7758e"
+best_expert = {d: ppl[f"{d} expert"][d] for d in DOMAINS}
+claims = {
+    "the MoE beats the wrong expert on each domain":
+        ppl["MoE"]["code"] < ppl["prose expert"]["code"]
+        and ppl["MoE"]["prose"] < ppl["code expert"]["prose"],
+}
+for claim, holds in claims.items():
+    print(f"{claim:<72} {holds}")
+for d in DOMAINS:
+    verb = "beats" if ppl["MoE"][d] < ppl["dense"][d] else "does not beat"
+    print(f"on {d}, the MoE {verb} the dense model at equal compute per token "
+          f"({ppl['MoE'][d]:.1f} vs {ppl['dense'][d]:.1f})")
+assert all(claims.values())
+
+# %% [markdown] id="de3a37ef"
+# ### 3.2 Where do the tokens go?
+#
+# We run the validation windows through each MoE and count, per layer, which expert each token was
+# sent to, separately for code and prose tokens. If the router discovered the domains, the two rows
+# of a heatmap would differ: code tokens in some experts, prose tokens in others. We measure it
+# with the **mutual information（互信息）** between a token's domain and its expert, in bits: 0 when
+# the expert says nothing about the domain, 1 bit when it gives the domain away.
+
+# %% id="f9aadfe8"
+@torch.no_grad()
+def expert_shares(model):
+    # (n_layers, 2 domains, n_experts): the share of each domain's tokens sent to each expert
+    shares = []
+    for domain in DOMAINS:
+        model.eval()(valid_batches[domain][0][0])
+        routes = moe_routes(model)                               # n_layers x (windows, seq, 1)
+        shares.append([torch.bincount(r.flatten(), minlength=N_EXPERTS).double() / r.numel()
+                       for r in routes])
+    return torch.tensor([[s.tolist() for s in layer] for layer in zip(*shares)])
+
+
+def mutual_information(share):
+    # I(domain; expert) in bits for one layer, with the two domains equally likely
+    joint = share / 2                                           # (2, n_experts), sums to 1
+    outer = joint.sum(1, keepdim=True) * joint.sum(0, keepdim=True)
+    terms = torch.where(joint > 0, joint * torch.log2(joint / outer), torch.zeros_like(joint))
+    return terms.sum().item()
+
+
+shares = {name: expert_shares(model) for name, model in moes.items()}
+torch.manual_seed(0)
+shares["MoE, untrained"] = expert_shares(use_moe(DecoderLM(lm_cfg), N_EXPERTS, k=1))
+mi = {name: [mutual_information(layer) for layer in s] for name, s in shares.items()}
+
+# %% id="aae03f28"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: an argmax near a tie may flip on another CPU; checked below
+fig, axes = plt.subplots(len(shares), lm_cfg.n_layers, figsize=(9, 2.0 * len(shares)))
+for row, (name, s) in enumerate(shares.items()):
+    for layer in range(lm_cfg.n_layers):
+        ax = axes[row, layer]
+        ax.imshow(s[layer], cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        for (d, e), v in np.ndenumerate(s[layer].numpy()):
+            ax.text(e, d, f"{v:.0%}", ha="center", va="center",
+                    color="white" if v < 0.6 else "black", fontsize=8)
+        ax.set_yticks(range(2), DOMAINS)
+        ax.set_xticks(range(N_EXPERTS), [f"expert {e}" for e in range(N_EXPERTS)], fontsize=8)
+        ax.set_title(f"{name}, layer {layer}: I = {mi[name][layer]:.2f} bits", fontsize=9)
+fig.suptitle("Share of each domain's validation tokens sent to each expert")
+fig.tight_layout()
+plt.show()
+for name, values in mi.items():
+    print(f"{name:<20} mutual information per layer (bits):", [round(v, 3) for v in values])
+
+# %% id="1314af17"
+trained, untrained = max(mi["MoE"]), max(mi["MoE, untrained"])
+top_code = shares["MoE"][:, 0].max(dim=1)          # per layer: the expert most code tokens go to
+claims = {
+    "some layer's router carries information about the domain (over 0.05 bits)": trained > 0.05,
+    "the balancing loss keeps every expert in use (each over 5% of the tokens)":
+        bool((shares["MoE"] > 0.05).any(dim=1).all()),
+}
+for claim, holds in claims.items():
+    print(f"{claim:<76} {holds}")
+verdict = "more" if trained > untrained else "no more"
+# one decimal: the exact value moves by about 10% between CPUs (the router's argmax flips on
+# near-ties as the run's rounding differs), while the claims above hold with a wide margin
+print(f"training the router gives {verdict} domain information than random routing "
+      f"(about {trained:.1f} vs {untrained:.1f} bits; 1 bit = the expert gives the domain away)")
+assert all(claims.values())
+
+# %% [markdown] id="7bf54e4c"
+# Before training there is essentially none (0.001 bits for the untrained router, printed above):
+# the domain information is learned. Per token, the router specialises by *what the token is* (indentation, brackets, English
+# words) more than by which document it came from: the picture below colours each token of a code
+# snippet and a prose sentence by the expert the trained MoE chose in its last layer.
+
+# %% id="a166c08c"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: an argmax near a tie may flip on another CPU
+EXPERT_COLOURS = ["#8ecae6", "#ffb703", "#90be6d", "#f4a3a3"]
+
+
+@torch.no_grad()
+def routed_html(model, text, layer):
+    token_ids = torch.tensor([bpe.encode(text)[:SEQ_LEN]])
+    model.eval()(token_ids)
+    experts = moe_routes(model)[layer][0, :, 0].tolist()
+    spans = []
+    for token, expert in zip(token_ids[0].tolist(), experts):
+        shown = html.escape(readable(token)).replace("⏎", "⏎<br>")
+        spans.append(f"<span style='background:{EXPERT_COLOURS[expert]};font-family:monospace;"
+                     f"padding:1px;margin:1px;line-height:1.9'>{shown}</span>")
+    return "".join(spans)
+
+
+snippets = {"code": splits["code"][1][0].text[200:420], "prose": splits["prose"][1][0].text[:260]}
+legend = " ".join(f"<span style='background:{c};padding:2px 6px'>expert {e}</span>"
+                  for e, c in enumerate(EXPERT_COLOURS))
+last = lm_cfg.n_layers - 1
+display(HTML(f"<b>Expert chosen for each token (trained MoE, layer {last})</b> {legend}"
+             + "".join(f"<p><i>{d}</i><br>{routed_html(moes['MoE'], t, last)}</p>"
+                       for d, t in snippets.items())))
+
+# %% [markdown] id="4fdad492"
+# ### 3.3 Without the balancing loss
+#
+# The second MoE trained on the language-model loss alone. Its expert usage, next to the balanced
+# one's (both domains together, per layer), and the balancing loss each ends with:
+
+# %% id="9940a25b"
+@torch.no_grad()
+def balance(model):
+    model.eval()(torch.cat([valid_batches[d][0][0] for d in DOMAINS]))
+    return moe_aux_loss(model).item() / model.cfg.n_layers
+
+
+usage = {name: shares[name].mean(dim=1) for name in moes}          # (n_layers, n_experts)
+balance_after = {name: balance(model) for name, model in moes.items()}
+
+# %% id="78f24e2d"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: trained numbers move slightly with the CPU; checked below
+fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
+for ax, (name, u) in zip(axes, usage.items()):
+    for layer in range(lm_cfg.n_layers):
+        ax.bar(np.arange(N_EXPERTS) + (layer - 0.5) * 0.4, u[layer], 0.4, label=f"layer {layer}")
+    ax.axhline(1 / N_EXPERTS, color="k", ls=":", label="perfect balance")
+    ax.set_xticks(range(N_EXPERTS), [f"expert {e}" for e in range(N_EXPERTS)])
+    ax.set_title(f"{name}: balancing loss {balance_after[name]:.2f}")
+    ax.set_ylabel("share of validation tokens")
+    ax.legend(fontsize=8)
+fig.suptitle("Expert usage with and without the load-balancing loss")
+fig.tight_layout()
+plt.show()
+for name in moes:
+    print(f"{name:<20} busiest expert takes {usage[name].max():.0%} of a layer's tokens; "
+          f"balancing loss per layer {balance_after[name]:.3f}")
+
+# %% id="34389804"
+claims = {
+    "with the balancing loss, the loss per layer stays under 1.1 (1.0 = balanced)":
+        balance_after["MoE"] < 1.1,
+    "with the balancing loss, usage is at least as even as without it":
+        balance_after["MoE"] <= balance_after["MoE, no balancing"] + 0.01,
+}
+for claim, holds in claims.items():
+    print(f"{claim:<78} {holds}")
+assert all(claims.values())
+
+# %% [markdown] id="0c787f19"
+# ### 3.4 Explore the routing
+#
+# Choose a model and a layer: the heatmap shows how each domain's tokens are spread over the
+# experts, next to the untrained router's.
+
+# %% id="0670ab24"
+# NBVAL_IGNORE_OUTPUT
+def draw_routing(model, layer):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.4))
+    for ax, name in zip(axes, (model, "MoE, untrained")):
+        share = shares[name][layer]
+        ax.imshow(share, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        for (d, e), v in np.ndenumerate(share.numpy()):
+            ax.text(e, d, f"{v:.0%}", ha="center", va="center", fontsize=8,
+                    color="white" if v < 0.6 else "black")
+        ax.set_yticks(range(2), DOMAINS)
+        ax.set_xticks(range(N_EXPERTS), [f"expert {e}" for e in range(N_EXPERTS)], fontsize=8)
+        ax.set_title(f"{name}, layer {layer}: I = {mi[name][layer]:.2f} bits", fontsize=9)
+    fig.tight_layout()
+    plt.show()
+
+
+widgets.interactive(draw_routing,
+                    model=widgets.Dropdown(options=list(moes), description="model"),
+                    layer=widgets.IntSlider(min=0, max=lm_cfg.n_layers - 1, value=0,
+                                            description="layer"))
+
+# %% [markdown] id="2dc94bcd"
+# ## 4. Attention beyond text: a tiny Vision Transformer
+#
+# Nothing in attention is specific to words. A ViT (Dosovitskiy et al. 2021) cuts an image into
+# $p \times p$ patches, flattens each into a vector, embeds it with one linear layer, and reads the
+# sequence of patches with the same encoder layers, after a learned **[CLS]** token whose final
+# vector is classified. scikit-learn ships 1,797 handwritten digits of 8 × 8 pixels (no download);
+# with $p = 2$ each digit becomes 16 patches of 4 pixels:
+
+# %% id="2413b75d"
+digits = load_digits()
+images = torch.tensor(digits.images, dtype=torch.float32) / 16        # (1797, 8, 8) in [0, 1]
+labels = torch.tensor(digits.target)
+order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+train_idx, test_idx = order[:1400], order[1400:]
+patches = patchify(images[:1], 2)
+print(f"{len(train_idx)} training digits, {len(test_idx)} test digits; one digit -> patches of "
+      f"shape {tuple(patches.shape[1:])}")
+fig, axes = plt.subplots(1, 17, figsize=(11, 1.0), gridspec_kw={"width_ratios": [4] + [1] * 16})
+axes[0].imshow(images[0], cmap="gray_r")
+axes[0].set_title(f"digit {labels[0].item()}", fontsize=8)
+for i, ax in enumerate(axes[1:]):
+    ax.imshow(patches[0, i].reshape(2, 2), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_title(str(i), fontsize=7)
+for ax in axes:
+    ax.axis("off")
+plt.show()
+
+# %% id="9d8c535e"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: a progress bar; the accuracy is checked below
+vit_cfg = TransformerConfig.tiny(d_model=32, n_heads=4, n_layers=2, d_ff=64)
+torch.manual_seed(0)
+vit = VisionTransformer(vit_cfg, image_size=8, patch_size=2, n_classes=10)
+
+
+def digit_batch(step):
+    generator = torch.Generator().manual_seed(step)
+    pick = train_idx[torch.randint(len(train_idx), (64,), generator=generator)]
+    return images[pick], labels[pick]
+
+
+def classification_loss(model, batch):
+    return F.cross_entropy(model(batch[0])[0], batch[1])
+
+
+vit_history = train(vit, classification_loss, digit_batch,
+                    TrainConfig(steps=500, lr=3e-3, warmup_steps=25, weight_decay=0.05,
+                                eval_every=500, device="cpu"))
+
+# %% id="94c8e78d"
+with torch.no_grad():
+    logits, attentions = vit.eval()(images[test_idx], need_weights=True)
+accuracy = (logits.argmax(-1) == labels[test_idx]).float().mean().item()
+print(f"{sum(p.numel() for p in vit.parameters()):,} weights; test accuracy "
+      f"{accuracy:.2f} on {len(test_idx)} unseen digits (chance: 0.10)")
+assert accuracy > 0.9, accuracy
+
+# %% [markdown] id="98b2e5a6"
+# Where does [CLS] look? Each row below is one test digit; each panel the attention of the [CLS]
+# token over the 16 patches in the last layer, one head per panel, laid over the digit (brighter =
+# more attention). Most of the attention falls on patches with ink (measured below). How much of that is *where* a
+# patch is rather than *what* it holds, we have not separated: the ink of an 8 × 8 digit sits mostly
+# in the centre, so even a fixed, position-only attention map would favour inky patches (the
+# score-versus-mechanism trap of chapter 8). That the heads pick the strokes that tell digits apart
+# would need a test such as ablating patches.
+
+# %% id="ab66cc03"
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: pictures of trained attention
+last_layer = attentions[-1]                                # (test digits, heads, 17, 17)
+fig, axes = plt.subplots(3, 1 + vit_cfg.n_heads, figsize=(8, 6))
+for row, i in enumerate((0, 1, 2)):
+    image = images[test_idx[i]]
+    axes[row, 0].imshow(image, cmap="gray_r")
+    axes[row, 0].set_title(f"digit {labels[test_idx[i]].item()}", fontsize=9)
+    for head in range(vit_cfg.n_heads):
+        cls_to_patches = last_layer[i, head, 0, 1:].reshape(4, 4)
+        heat = cls_to_patches.repeat_interleave(2, 0).repeat_interleave(2, 1)  # one value per pixel
+        ax = axes[row, head + 1]
+        ax.imshow(image, cmap="gray_r")
+        ax.imshow(heat, cmap="magma", alpha=0.6)
+        ax.set_title(f"head {head}", fontsize=9)
+for ax in axes.flat:
+    ax.axis("off")
+fig.suptitle("Attention of [CLS] over the 2 × 2 patches (last layer), per head")
+fig.tight_layout()
+plt.show()
+
+# %% id="78b56b7f"
+cls_attention = last_layer[:, :, 0, 1:]                     # (digits, heads, 16 patches)
+ink = patchify(images[test_idx], 2).sum(-1)                 # (digits, 16): how much ink per patch
+on_ink = (cls_attention * (ink > 0.5)[:, None]).sum(-1).mean().item()
+share_of_inky = (ink > 0.5).float().mean().item()
+print(f"[CLS] puts {on_ink:.0%} of its attention on the {share_of_inky:.0%} of patches that "
+      "hold ink")
+assert on_ink > share_of_inky
+
+# %% [markdown] id="fb6d328d"
+# The mechanism is the one of chapter 2: queries, keys, values, a softmax over positions; only the
+# tokens changed from word pieces to pixel patches. CLIP trains such a ViT to match images
+# with their captions (two encoders, a contrastive loss, no language model reading patches);
+# LLaVA, Flamingo and BLIP-2 do feed projected ViT patch features into a language model.
+#
+# ## 5. Exercises
+#
+# Replace each `...` with your answer and run the cell: a ✅ means the checker agrees, a ❌ comes with
+# a hint. Solutions are in `solutions.py` next to this notebook; try first!
+
+# %% id="9edb9292"
+from minillm.exercises.experts import (
+    check_balance_loss,
+    check_moe_params,
+    check_patchify,
+    check_route,
+)
+
+# %% [markdown] id="dc8ed940"
+# **Exercise 1 — top-k routing.** Write `route(logits, k)`: `logits` is a NumPy array of router
+# scores of shape (tokens, n_experts). Return `(experts, gates)`, both of shape (tokens, k):
+# each token's k most probable experts, most probable first, and their softmax probabilities (over
+# all experts, not renormalised). Not renormalising is this chapter's choice, as in Switch
+# (k = 1); Shazeer et al., GShard and Mixtral renormalise the k chosen gates to sum to 1.
+
+# %% id="bf6cf3b1"
+def route(logits, k):
+    ...  # your code here
+
+
+check_route(route)
+
+# %% [markdown] id="23b7bf20"
+# **Exercise 2 — the load-balancing loss.** Write `balance_loss(probs, experts)`: `probs` is
+# (tokens, n_experts) router probabilities, `experts` the (tokens, k) chosen experts. Return
+# $n \sum_i f_i P_i$ as a float (section 3). Try it on 4 tokens and 2 experts where 3 tokens go to
+# expert 0: what does perfect balance give?
+
+# %% id="e18b1b74"
+def balance_loss(probs, experts):
+    ...  # your code here
+
+
+check_balance_loss(balance_loss)
+
+# %% [markdown] id="dcfe1af8"
+# **Exercise 3 — patches.** Write `patchify_2x2(image)` for one 8 × 8 NumPy image: return a
+# (16, 4) array, patch 0 the top-left 2 × 2 block, then left to right and top to bottom; each patch
+# lists [top-left, top-right, bottom-left, bottom-right]. (Why is `image.reshape(16, 4)` not the
+# answer? Which axes of the image does a patch span?)
+
+# %% id="033cb374"
+def patchify_2x2(image):
+    ...  # your code here
+
+
+check_patchify(patchify_2x2)
+
+# %% [markdown] id="258c6664"
+# **Exercise 4 — parameters per token.** Write `moe_params(d_model, d_ff, n_experts, k)` returning
+# `(total, active)`: the number of weights (and biases) of an `MoEFeedForward` with GELU experts,
+# and the number one token uses. Each expert is up (d_model → d_ff) and down (d_ff → d_model) with
+# biases; the router is d_model → n_experts without bias.
+
+# %% id="b6c273a3"
+def moe_params(d_model, d_ff, n_experts, k):
+    ...  # your code here
+
+
+check_moe_params(moe_params)
+
+# %% [markdown] id="5cac10a4"
+# ## Summary
+#
+# | idea | what we measured here | where it lives in minillm |
+# |---|---|---|
+# | domain experts | each expert beats the dense model at home, fails away | `DecoderLM`, `split_documents` |
+# | mixture of experts | 4× the feed-forward weights at the dense model's compute per token | `minillm.moe`: `MoEFeedForward`, `use_moe` |
+# | routing | domain information in the router, measured in bits | `top_k_routing`, `moe_routes` |
+# | load balancing | $n \sum_i f_i P_i$ keeps every expert in use | `load_balancing_loss`, `moe_aux_loss` |
+# | Vision Transformer | digits from 16 patches; [CLS] attends to the ink | `minillm.vit`: `patchify`, `VisionTransformer` |
+#
+# **References.** Gururangan et al., *DEMix Layers: Disentangling Domains for Modular Language
+# Modeling* (2022) · Li et al., *Branch-Train-Merge* (2022) · Shazeer et al., *Outrageously Large
+# Neural Networks: The Sparsely-Gated Mixture-of-Experts Layer* (2017) · Lepikhin et al., *GShard*
+# (2021) · Fedus et al., *Switch Transformers* (2022) · Jiang et al., *Mixtral of Experts* (2024) ·
+# Dosovitskiy et al., *An Image is Worth 16x16 Words* (ViT, 2021).
