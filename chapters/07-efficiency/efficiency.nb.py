@@ -177,7 +177,8 @@ assert delta4 > delta8 and delta4 < 0.25 * base_ppl
 # shrink 4× (or 8×) because the token-embedding table stays float32 here. Speed: this
 # `QuantizedLinear` is *weight-only* quantization — it turns the integers back into floats before
 # multiplying, so it saves memory but not arithmetic (and ours even writes a float32 copy of
-# the weights on every call, so it is slower). On a big model, whose generation speed is limited
+# the weights on every call: it cannot be faster, and the speed ratio above is 1 up to the noise
+# of a shared machine, or below). On a big model, whose generation speed is limited
 # by reading weights from memory, quantization speeds things up only with kernels that read the
 # integers and dequantize inside the matrix product (int8/int4 weight-only kernels such as those
 # of GPTQ, AWQ or bitsandbytes); real int8 kernels multiply the integers directly.
