@@ -19,7 +19,7 @@ EXERCISES = [
     # chapter folder         checker                       the answer in chapters/NN-*/solutions.py
     ("01-language-models",   "check_sequence_prob",        "sequence_prob"),
     ("01-language-models",   "check_bigram_matrix",        "bigram_matrix"),
-    ("01-language-models",   "check_perplexity",           "perplexity"),
+    ("01-language-models",   "check_perplexity",           "perplexity_of"),
     ("01-language-models",   "check_most_frequent_pair",   "most_frequent_pair"),
     ("02-attention",         "check_attention",            "my_attention"),
     ("02-attention",         "check_combined_mask",        "combined_mask"),

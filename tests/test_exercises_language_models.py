@@ -17,7 +17,7 @@ CHAPTER = "01-language-models"  # the `solutions` fixture (conftest.py) loads it
 
 
 def test_answers_in_other_number_types_are_accepted(solutions, capsys):
-    assert check_perplexity(lambda p: torch.tensor(solutions.perplexity(p)))
+    assert check_perplexity(lambda p: torch.tensor(solutions.perplexity_of(p)))
     assert check_sequence_prob(lambda f, ids: np.float32(solutions.sequence_prob(f, ids)))
     assert check_bigram_matrix(lambda ids, v: torch.tensor(solutions.bigram_matrix(ids, v)))
     assert check_most_frequent_pair(lambda wc: list(solutions.most_frequent_pair(wc)))
@@ -35,6 +35,13 @@ def test_sequence_prob_conditioned_on_the_previous_token_only_is_rejected(capsys
         return np.prod([f(ids[max(0, t - 1):t], ids[t]) for t in range(len(ids))])
 
     rejects(check_sequence_prob, bigram, capsys, "bigram approximation")
+
+
+def test_sequence_prob_conditioned_on_the_last_two_tokens_only_is_rejected(capsys):
+    def trigram(f, ids):
+        return np.prod([f(ids[max(0, t - 2):t], ids[t]) for t in range(len(ids))])
+
+    rejects(check_sequence_prob, trigram, capsys, "last two tokens")
 
 
 def test_sequence_prob_without_the_first_token_is_rejected(capsys):
@@ -80,6 +87,15 @@ def test_bigram_matrix_dividing_by_all_occurrences_is_rejected(capsys):
     rejects(check_bigram_matrix, counts_the_last_token, capsys, "ids[:-1]")
 
 
+def test_bigram_matrix_counted_with_fancy_index_plus_equals_is_rejected(capsys):
+    def plus_equals(ids, v):
+        counts = np.zeros((v, v))
+        counts[ids[:-1], ids[1:]] += 1
+        return counts / counts.sum(axis=1, keepdims=True)
+
+    rejects(check_bigram_matrix, plus_equals, capsys, "np.add.at")
+
+
 def test_bigram_matrix_with_add_one_smoothing_is_rejected(capsys):
     def add_one(ids, v):
         counts = bigram_counts(ids, v) + 1
@@ -101,7 +117,7 @@ def test_bigram_matrix_of_the_wrong_shape_is_rejected(solutions, capsys):
     (lambda p: np.exp(np.log(p).mean()), "minus sign"),
     (lambda p: 1 / np.mean(p), "log-probabilities"),
     (lambda p: 2 ** -np.log(p).mean(), "natural log"),
-    (lambda p: "4.18", "PPL"),
+    (lambda p: "4.18", "one number"),
     (lambda p: np.exp(-np.log(p)), "one number"),
 ])
 def test_perplexity_mistakes_are_rejected_with_their_hint(wrong, hint, capsys):
@@ -116,6 +132,21 @@ def test_pair_counted_once_per_word_is_rejected(capsys):
         return pairs.most_common(1)[0][0]
 
     rejects(check_most_frequent_pair, unweighted, capsys, "word's count")
+
+
+def test_pair_counted_once_per_word_it_occurs_in_is_rejected(capsys):
+    def distinct_pairs(word_counts):
+        pairs = Counter()
+        for word, count in word_counts.items():
+            for pair in set(zip(word, word[1:])):
+                pairs[pair] += count
+        return pairs.most_common(1)[0][0]
+
+    rejects(check_most_frequent_pair, distinct_pairs, capsys, "every occurrence")
+
+
+def test_perplexity_given_as_a_string_is_rejected(solutions, capsys):
+    rejects(check_perplexity, lambda p: str(solutions.perplexity_of(p)), capsys, "one number")
 
 
 def test_pair_returned_as_the_merged_string_is_rejected(solutions, capsys):

@@ -14,11 +14,13 @@
 # asks the question every later model must answer too: what is a token?
 #
 # 1. A language model: a probability for every next token
-# 2. The chain rule: the probability of a whole text, right and wrong, computed
+# 2. The chain rule: the probability of a whole text, right and wrong, computed (and an
+#    article's reversed formula, checked)
 # 3. Real text, and characters as tokens
-# 4. A model by counting: bigrams, n-grams, and smoothing
-# 5. Perplexity: how surprised a model is; longer contexts, overfitting, samples
-# 6. Subword tokens: byte-level BPE trained here, merge by merge
+# 4. A model by counting: bigrams (and why counting *is* training), n-grams, smoothing
+# 5. Perplexity: how surprised a model is; longer contexts, overfitting, samples; what
+#    removing stop words does to a language model
+# 6. Subword tokens: byte-level BPE, its training loop written out, merge by merge
 # 7. Characters vs BPE vs WordPiece on English, code and Chinese
 # 8. Our BPE next to Hugging Face `tokenizers`
 # 9. Play with it: BPE merges and n-gram samples in widgets
@@ -167,19 +169,57 @@ assert independent(impossible) > 0        # gives probability to a sentence that
 # model that can give next-token probabilities $P(\cdot \mid w_{<t})$ for any context already
 # defines the probability of every text of a given length. For texts of *any* length one more token
 # is needed: an **end-of-sequence** token such as `</s>`, whose probability says "the text stops
-# here"; then the probabilities of all finite texts add up to 1. (This toy language has only
-# three-word sentences, so it needs none; section 6's tokenizer has one.) What remains is to
-# *estimate* those conditionals from data.
+# here"; then, provided the model does end every text sooner or later (a model fitted by counting
+# does), the probabilities of all finite texts add up to 1. (This toy language has only
+# three-word sentences, so it needs none; the n-gram models of sections 4–5 treat the corpus as
+# one long stream and need none either; section 6's tokenizer has one, for the models of later
+# chapters.) What remains is to *estimate* those conditionals from data.
+
+# %% [markdown] id="e1-box"
+# > **原文 vs 实测** · article 000 §4.1
+# >
+# > **原文** (the article's formula for a language model, as written there):
+# > $P(x \mid w_1, \dots, w_n) = \prod_{i=1}^{n} P(w_i \mid x)$, with $x$ the text.
+# >
+# > **实测** (the cell below): on the table above, each factor $P(w_i \mid x)$ asks how likely
+# > word $i$ is *when the whole text is already given*, and that is 1, for every word of every
+# > sentence.
+# >
+# > **改正:** the conditioning runs the other way, each word given the words *before* it: the chain
+# > rule $\prod_i P(w_i \mid w_{<i})$ above.
+
+# %% id="e1-code"
+def given_the_text(sentence, t):
+    # P(word t | the whole sentence x): among the sentences equal to x, the share with that word
+    matches = [p for s, p in joint.items() if s == sentence]
+    return sum(p for s, p in joint.items() if s == sentence and s[t] == sentence[t]) / sum(matches)
+
+
+reversed_scores = {s: np.prod([given_the_text(s, t) for t in range(3)]) for s in joint}
+print("prod_i P(w_i | x), sentence by sentence:", [float(v) for v in reversed_scores.values()])
+print(f"summed over the {len(joint)} sentences: {sum(reversed_scores.values()):.1f} "
+      f"(the chain rule's probabilities sum to {sum(chain_rule(s) for s in joint):.1f})")
+assert all(v == 1.0 for v in reversed_scores.values())   # every text 'certain': no model at all
+
+
+# %% [markdown] id="e1-after"
+# Every sentence scores 1, so the eight "probabilities" add up to 8: the formula ranks no text
+# above another and cannot generate anything, since it needs the text before it can score the first
+# word. (The article's 001 §4.1 has a similar slip: its next-token formula lets attention look at
+# the very token being predicted; the correct form, a softmax over scores computed from $w_{<t}$
+# only, is the one chapters 2–4 build.)
 
 # %% [markdown] id="924d9536"
 # ## 3. Real text, and characters as tokens
 #
-# Every Python installation carries a few hundred thousand characters of English prose: the
-# language reference behind `help("if")`. The course ships a frozen copy of it, taken from
+# Every Python installation carries a few hundred thousand characters of English technical prose
+# (with grammar rules and code examples in it): the language reference behind `help("if")`. The course ships a frozen copy of it, taken from
 # Python 3.11.7 (`assets/corpora/`), so that your numbers are the ones on this page whatever Python
 # you run; `minillm.data.pydoc_corpus()` returns it as one document per help topic
-# (`pydoc_corpus(source="python")` would read your own Python's version instead); we hold 10 % of the **documents** out for validation（验证集）, so that the model is
-# always scored on text it has never seen.
+# (`pydoc_corpus(source="python")` would read your own Python's version instead). We hold whole
+# **documents** out for validation（验证集）, so that the model is always scored on text it has never
+# seen: `split_documents(valid_fraction=0.1)` takes documents until they hold at least 10 % of the
+# characters, so the share can come out a little higher (printed below).
 
 # %% id="4e5658e4"
 docs = pydoc_corpus()
@@ -188,6 +228,8 @@ train_text = "\n\n".join(d.text for d in train_docs)
 valid_text = "\n\n".join(d.text for d in valid_docs)
 print(f"{len(docs)} help topics: {len(train_docs)} for training ({len(train_text):,} characters), "
       f"{len(valid_docs)} for validation ({len(valid_text):,} characters)")
+print(f"validation: {len(valid_docs) / len(docs):.0%} of the topics, "
+      f"{len(valid_text) / (len(train_text) + len(valid_text)):.1%} of the characters")
 print("validation topics:", ", ".join(d.name for d in valid_docs))
 print()
 print(train_text[:300])
@@ -236,6 +278,54 @@ assert all(bigram.count([a], b) == c for (a, b), c in pair_counts.items())
 print(bigram)
 print(f"{len(pair_counts):,} distinct pairs counted; library counts equal ours for all of them")
 
+# %% [markdown] id="m2-md"
+# **Counting is training.** Why divide counts at all? Because $c(a, b) / c(a)$ is exactly the
+# table that gives the training text the highest probability: the **maximum-likelihood
+# estimate（最大似然估计）**. Later chapters get their probabilities a different way: a table of free
+# scores (logits), turned into probabilities by a softmax, and pushed by gradient descent to lower
+# the average negative log-likelihood of the training text. Done here on a $|\mathcal{V}| \times
+# |\mathcal{V}|$ table of scores, it arrives at the counts. (The gradient of the loss of context
+# $a$ with respect to its scores is simply $\mathrm{softmax}(W_a) - P_{\text{counted}}(\cdot \mid a)$;
+# each context takes its own step, so rare ones learn as fast as common ones.)
+
+# %% id="m2-code"
+counts = np.zeros((V, V))
+np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1)       # counts[a, b] = c(a, b)
+context_counts = counts.sum(axis=1, keepdims=True)
+seen = context_counts[:, 0] > 0
+counted = np.divide(counts, context_counts, out=np.zeros_like(counts), where=context_counts > 0)
+
+
+def mean_nll(probs):        # the average negative log-likelihood of the training pairs, in nats
+    return -np.sum(counts[counts > 0] * np.log(probs[counts > 0])) / counts.sum()
+
+
+def softmax_rows(scores):
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+scores, curve = np.zeros((V, V)), []
+for _ in range(2000):
+    probs = softmax_rows(scores)
+    curve.append(mean_nll(probs))
+    scores -= 2.0 * (probs - counted) * seen[:, None]          # gradient descent, step size 2
+gap = np.abs(softmax_rows(scores) - counted)[seen].max()
+print(f"loss of the counted table: {mean_nll(counted):.4f} nats per character")
+print(f"gradient descent: {curve[0]:.4f} at step 0, {curve[200]:.4f} at 200, "
+      f"{curve[-1]:.4f} at {len(curve)}; largest |P_learned - P_counted| = {gap:.4f}")
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(curve, label="softmax table, gradient descent")
+ax.axhline(mean_nll(counted), color="k", ls="--", label="counted table (maximum likelihood)")
+ax.set_ylim(2.4, 3.2)
+ax.set_xlabel("step")
+ax.set_ylabel("training loss (nats per character)")
+ax.set_title("Training a bigram table by gradient descent arrives at the counts")
+ax.legend()
+plt.show()
+assert curve[-1] - mean_nll(counted) < 0.01 and gap < 0.01 and np.all(np.diff(curve) <= 1e-12)
+
+
 # %% [markdown] id="cc7b0a22"
 # **The zero problem.** A pair never seen in training gets $c(a, b) = 0$, so probability 0, and by the
 # chain rule the probability of any text containing it is 0: its log-likelihood is $-\infty$. Even a
@@ -257,12 +347,17 @@ assert unseen
 # * **interpolated**: spread the same $k\,|\mathcal{V}|$ pseudo-counts by the *shorter* context's
 #   distribution instead of uniformly, recursively down to the uniform $1/|\mathcal{V}|$:
 #   $$P_m(w \mid h) = \frac{c(h, w) + k\,|\mathcal{V}|\,P_{m-1}(w \mid h')}{c(h) + k\,|\mathcal{V}|},$$
-#   where $h'$ is $h$ without its oldest token. A context seen often trusts its own counts (weight
-#   $\frac{c(h)}{c(h) + k|\mathcal{V}|}$, which grows with the count: a Dirichlet prior centred on
-#   the shorter context's distribution, a close relative of Witten–Bell smoothing; Jelinek–Mercer
-#   interpolation would use fixed weights λ tuned on held-out text instead); a context never seen
-#   ($c(h) = 0$) simply *is* its shorter context. Real n-gram systems used Kneser–Ney smoothing,
-#   which also discounts the counts; ours is simpler and enough to show the idea.
+#   where $h'$ is $h$ without its oldest token. A context seen often trusts its own counts: their
+#   weight is $\frac{c(h)}{c(h) + k|\mathcal{V}|}$, which grows with the count (printed below for
+#   *q*); a context never seen ($c(h) = 0$) simply *is* its shorter context.
+#
+# (For the curious: this is a Dirichlet prior centred on the shorter context's distribution, a close
+# relative of Witten–Bell smoothing; Jelinek–Mercer interpolation uses fixed weights λ tuned on
+# held-out text instead. Real n-gram systems used Kneser–Ney smoothing, which subtracts a fixed
+# discount from every count and builds the shorter-context distribution from **continuation
+# counts** — in how many *different* contexts a token appears, not how often — so that *Francisco*,
+# frequent but almost only after *San*, is not guessed after every word. Ours is simpler and enough
+# to show the idea.)
 #
 # Both formulas by hand, for $P(u \mid q)$, against the library:
 
@@ -273,6 +368,7 @@ unigram_u = (np.sum(train_ids == u) + k) / (len(train_ids) + k * V)   # P_1(u): 
 interpolated = (after_q["u"] + k * V * unigram_u) / (c_q + k * V)
 library = {s: NGramModel(2, V, smoothing=s, k=k).fit(train_ids).prob([q], u)
            for s in ("add_k", "interpolated")}
+print(f"'q' was a context {c_q} times: its own counts get weight {c_q / (c_q + k * V):.2f}")
 print(f"add-k:        ours {add_k:.6f}  library {library['add_k']:.6f}")
 print(f"interpolated: ours {interpolated:.6f}  library {library['interpolated']:.6f}")
 assert np.isclose(add_k, library["add_k"]) and np.isclose(interpolated, library["interpolated"])
@@ -305,7 +401,7 @@ assert chars.id_to_token(int(probs.argmax())) == "o" and probs.max() > 0.9
 #
 # A good model gives the text that actually comes next a high probability. The average negative
 # log-probability per token (the **cross-entropy（交叉熵）** loss every later chapter trains with, in
-# nats) measures it, and **perplexity（困惑度）** is its exponential:
+# nats: natural-log units; divide by $\ln 2$ for bits) measures it, and **perplexity（困惑度）** is its exponential:
 #
 # $$\mathrm{PPL} = \exp\Big(-\frac{1}{T} \sum_{t=1}^{T} \log P(w_t \mid w_{<t})\Big)
 # = P(w_1 \dots w_T)^{-1/T} .$$
@@ -324,14 +420,16 @@ print(f"uniform model over {V} tokens: perplexity {perplexity(uniform):.2f}")
 assert np.isclose(perplexity(uniform), V)
 
 trigram = NGramModel(3, V).fit(train_ids)
-ours = perplexity(trigram.token_log_probs(valid_ids))   # log P(w_t | the 2 tokens before it)
+ours = perplexity(trigram.token_log_probs(valid_ids))   # log P(w_t | up to 2 tokens before it)
 print(f"trigram on the validation text: perplexity {ours:.2f} "
       f"(library: {trigram.perplexity(valid_ids):.2f})")
 assert np.isclose(ours, trigram.perplexity(valid_ids))
 
 # %% [markdown] id="d94fcc97"
 # **Longer contexts: better or worse?** We fit $n = 1 \dots 6$ and score both the training text and
-# the validation text, first with add-k ($k = 0.01$), then interpolated ($k = 0.1$). (These two values of $k$ were picked
+# the validation text, first with add-k ($k = 0.01$), then interpolated ($k = 0.1$). Add-k hands its
+# pseudo-counts to a *uniform* guess, so its $k$ must be tiny; interpolation hands them to the shorter
+# context's sensible guess and can afford more. (These two values of $k$ were picked
 # by hand while looking at this validation text. Strictly, choosing them is a form of fitting, and
 # should be done on a third split of its own, so the validation numbers below flatter the n-gram
 # models a little.) We also count
@@ -385,21 +483,30 @@ assert np.all(np.diff(table["valid interp."]) < 0)                # interpolatio
 assert np.all(np.diff(table["unseen context"]) >= 0) and table["unseen context"][-1] > 0.1
 print(f"add-k is best at n = {best} on validation; interpolated 6-gram: "
       f"{table['valid interp.'][-1]:.2f}, the baseline a Transformer must beat (chapter 4)")
+ppl6 = table["valid interp."][-1]
+print(f"in bits: log2({ppl6:.2f}) = {np.log2(ppl6):.2f} bits per character "
+      "(Shannon estimated about 1 bit per character for English)")
 
 # %% [markdown] id="1a50a70f"
 # That is **overfitting（过拟合）** in its purest form. With 5 characters of context, more than one
 # validation position in ten has a context that training never showed: the counts are
 # **sparse（稀疏）**. Add-k then falls back to a uniform guess, and validation perplexity rises while
 # training perplexity keeps falling. (At n = 2 the validation text even scores a little *better*
-# than the training text, 11.01 against 11.86: with one character of context nothing is sparse yet,
-# and the 19 held-out topics simply happen to be slightly easier text. Only the trend with n
+# than the training text, 11.01 against 11.86, while at n = 1 it scores worse, 27.68 against 25.57:
+# the 19 held-out topics are a different mix of text — more tables and indented examples, so more
+# runs of spaces, which a bigram predicts easily and a unigram does not. Only the trend with n
 # says something about overfitting.)
-# Interpolation backs off to the longest context that *was* seen, which postpones the problem
+# Interpolation mixes the shorter contexts in at every position, and leans on them entirely
+# where a context was never seen, which postpones the problem
 # but cannot solve it: counting cannot share what it learned about *the function* with *a function*
 # or *this method*. Learned vectors can (chapters 2–4).
 #
 # **Samples.** Generating from a model is the chain rule run forwards: draw $w_t$ from
-# $P(\cdot \mid w_{<t})$, append, repeat. The same prompt, the same seed, growing $n$:
+# $P(\cdot \mid w_{<t})$, append, repeat. The same prompt, the same seed, growing $n$. (One seed
+# means one stream of random numbers: where two models agree on what follows a context, they draw the
+# same characters, which is why the last samples can end alike. A "real word" is any word of the
+# training text: stitched non-words such as *metaclass_getit* can slip through as several real
+# ones.)
 
 # %% id="4fe1feac"
 train_words = set(re.findall(r"[A-Za-z]+", train_text))
@@ -411,6 +518,55 @@ for n in ns:
     print(f"n={n} ({real_word_share[n]:4.0%} real words): {sample!r}\n")
 assert real_word_share[6] > 0.6 > 0.2 > real_word_share[1]
 
+# %% [markdown] id="e4-box"
+# > **原文 vs 实测** · article 001 §3.2(1)
+# >
+# > **原文** (its data preparation for training a language model): remove stop words（停用词: *the*,
+# > *a*, *of*, …) and punctuation from the text first.
+# >
+# > **实测** (the cell below): train the same 5-gram model on the training text with a list of common
+# > stop words and every punctuation mark removed, and score both models on the real validation text.
+# >
+# > **改正:** a language model must *generate* those tokens, so it must see them: keep every
+# > character (a tokenizer that keeps every byte, section 6, makes it automatic). Stop-word removal
+# > belongs to old bag-of-words retrieval and classification, not to language modelling.
+
+# %% id="e4-code"
+STOP_WORDS = {"the", "a", "an", "of", "to", "and", "or", "in", "is", "are", "be", "it", "that",
+              "this", "for", "on", "as", "with", "by", "if", "not", "from", "at", "which"}
+
+
+def strip_stop_words_and_punctuation(text):
+    words = re.findall(r"[A-Za-z0-9]+", text)                  # punctuation and line breaks go
+    return " ".join(w for w in words if w.lower() not in STOP_WORDS)
+
+
+valid_words = re.findall(r"[A-Za-z0-9]+", valid_text)
+stop_share = np.mean([w.lower() in STOP_WORDS for w in valid_words])
+punct_share = np.mean([not (c.isalnum() or c.isspace()) for c in valid_text])
+stripped_ids = np.array(chars.encode(strip_stop_words_and_punctuation(train_text)))
+stripped_model = NGramModel(5, V, "interpolated", k=0.1).fit(stripped_ids)
+stripped_valid = np.array(chars.encode(strip_stop_words_and_punctuation(valid_text)))
+print(f"validation text: {stop_share:.0%} of its words are on the stop list, "
+      f"{punct_share:.0%} of its characters are punctuation")
+print(f"perplexity on the real validation text:     trained on real text "
+      f"{models[5].perplexity(valid_ids):.2f}, trained on stripped text "
+      f"{stripped_model.perplexity(valid_ids):.2f}")
+print(f"perplexity on the stripped validation text: trained on real text "
+      f"{models[5].perplexity(stripped_valid):.2f}, trained on stripped text "
+      f"{stripped_model.perplexity(stripped_valid):.2f}")
+print("a sample from the stripped model:",
+      repr(chars.decode(stripped_model.generate(chars.encode("The "), 100, seed=0))))
+assert stripped_model.perplexity(valid_ids) > 20 * models[5].perplexity(valid_ids)
+assert stripped_model.perplexity(stripped_valid) < models[5].perplexity(stripped_valid)
+
+
+# %% [markdown] id="e4-after"
+# On real text the stripped model is well over a hundred times more perplexed: it never learned
+# where a comma, a line break or *the* goes, and real text is full of them. Scored on stripped text,
+# it even looks *better* than the honest model — the trap of comparing perplexities over different
+# text (section 7 meets the same trap with different tokens).
+
 # %% [markdown] id="9030e7db"
 # ## 6. Subword tokens: byte-pair encoding
 #
@@ -420,12 +576,22 @@ assert real_word_share[6] > 0.6 > 0.2 > real_word_share[1]
 # words are one token, rare words are spelled with a few pieces.
 #
 # **Byte-pair encoding（字节对编码, BPE）**, in the byte-level form of GPT-2, GPT-4 and Llama 3, learns its
-# pieces (Llama 1 and 2 use SentencePiece's BPE instead: over Unicode characters, with no
-# pre-splitting into words, and bytes only as a fallback for characters it does not know):
+# pieces. (Llama 1 and 2 use SentencePiece's BPE instead: over Unicode characters, with the space
+# kept as a visible symbol `▁`, pieces that never cross a word boundary or a change of script,
+# every digit its own token, and bytes only as a fallback for characters it does not know. Two
+# other subword algorithms are common: BERT's **WordPiece** merges the pair that most raises the
+# likelihood of the training text, count(ab) / (count(a)·count(b)), rather than the most frequent
+# one; the **Unigram** model of SentencePiece, used by T5, starts from a large vocabulary and prunes
+# the pieces that matter least.) Byte-level BPE:
 #
 # 1. write the text as UTF-8 **bytes**: 256 base tokens, so *every* string can be encoded, Chinese and
 #    emoji included, and nothing is ever unknown;
-# 2. cut it into words (a regular expression keeps a word's leading space with it: `' world'`);
+# 2. cut it into words with GPT-2's regular expression, a word keeping its leading space
+#    (`' world'`):
+#    `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` —
+#    contractions, letters, numbers, other symbols, each with an optional space in front; a run of
+#    spaces gives up its last space to the word after it (`\s+(?!\S)`), which is why a lone `' '`
+#    can appear before `' #'` below;
 # 3. count every adjacent pair of tokens inside the words; **merge** the most frequent pair into a new
 #    token; repeat until the vocabulary has the size you asked for.
 #
@@ -441,8 +607,7 @@ print(BPETokenizer.pre_tokenize("Hello, world! x = 42  # 你好"))
 # We train a byte-level BPE with a vocabulary of 1000 on the training topics: 4 special tokens
 # (`<pad>` fills short rows of a batch, `<s>` and `</s>` mark where a text starts and ends — the
 # end-of-sequence token of section 2 — and `<mask>` hides a token for chapter 4's masked language
-# model), 256 bytes, and 740 merges. (`minillm.tokenizers.BPETokenizer.train` updates the pair counts
-# incrementally, only in the words a merge touched, so training is quick.) The first merges join
+# model), 256 bytes, and 740 merges. The first merges join
 # what this text repeats most: runs of spaces (indented examples), dashes (underlined headings),
 # then *␣t*, *in*, *he*, and soon *␣the*.
 
@@ -468,6 +633,53 @@ for rank in range(24):
     print(f"{rank:>3}: {readable(left):>4} + {readable(right):<4} -> {readable(left + right):<8}",
           end=end)
 print("last merges:", ", ".join(readable(left + right) for left, right in bpe.merges[-8:]))
+
+# %% [markdown] id="m1-md"
+# **The training loop, written out.** Step 3 above in a dozen lines: count the words once, then
+# repeat — count every adjacent pair inside the words (each word weighted by how often it occurs),
+# merge the most frequent pair everywhere (ties: the pair of smaller symbol ids), and give the new
+# symbol the next id. Our loop recounts every pair at every step; the library's
+# `BPETokenizer.train` only updates the counts in the words a merge touched, which is why it can
+# learn 740 merges in a moment. The two must agree:
+
+# %% id="m1-code"
+def merge_pair(symbols, pair, new_id):
+    out, i = [], 0
+    while i < len(symbols):
+        if symbols[i:i + 2] == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    return tuple(out)
+
+
+def train_bpe(word_counts, n_merges):
+    words = Counter({tuple(w.encode("utf-8")): c for w, c in word_counts.items()})   # bytes 0-255
+    symbols = [bytes([b]) for b in range(256)]          # symbol id -> its bytes
+    merges = []
+    for _ in range(n_merges):
+        pairs = Counter()
+        for word, count in words.items():
+            for pair in zip(word, word[1:]):
+                pairs[pair] += count
+        best = min(pairs, key=lambda p: (-pairs[p], p))   # most frequent; ties: smaller ids
+        merges.append((symbols[best[0]], symbols[best[1]]))
+        symbols.append(symbols[best[0]] + symbols[best[1]])
+        merged = Counter()
+        for word, count in words.items():
+            merged[merge_pair(word, best, len(symbols) - 1)] += count
+        words = merged
+    return merges
+
+
+word_counts = Counter(w for d in train_docs for w in BPETokenizer.pre_tokenize(d.text))
+our_merges = train_bpe(word_counts, 30)
+print(f"{len(word_counts):,} distinct words; our first 30 merges equal the library's: "
+      f"{our_merges == bpe.merges[:30]}")
+assert our_merges == bpe.merges[:30]
+
 
 # %% [markdown] id="dad4a1e8"
 # **Encoding** replays the merges on a new word: start from its bytes, and as long as some adjacent
@@ -544,11 +756,16 @@ plt.show()
 # * **BPE (mixed)**: the same algorithm and size, trained on English topics, Python source files and
 #   Chinese sentences from `minillm.grammar`;
 # * **WordPiece**, BERT's tokenizer, with the real 30 522-token vocabulary of the pretrained
-#   all-MiniLM-L6-v2 model (`minillm.tokenizers.WordPieceTokenizer`, loaded by `minillm.pretrained.minilm_tokenizer`; equal to Hugging Face's). It
+#   all-MiniLM-L6-v2 model (`minillm.tokenizers.WordPieceTokenizer`, loaded by `minillm.pretrained.minilm_tokenizer`; tested equal to Hugging Face's in the library's tests). It
 #   lowercases, drops accents and whitespace, and writes a piece inside a word as `##piece`.
 #
-# The test texts: the validation topics (English prose), the held-out tenth of the standard-library
-# modules (Python code: 20 files of the frozen copy of the standard library), and 300 Chinese sentences from the grammar after the course's own title.
+# The test texts: the validation topics (English technical prose), the held-out tenth of the
+# standard-library modules (Python code: 20 files of the frozen copy of the standard library), and a
+# **toy** Chinese text: the course's own title followed by 300 sentences from `minillm.grammar`,
+# the small generator of English–Chinese sentence pairs (猫在河边睡觉。 "The cat sleeps by the
+# river.") that chapters 4, 6 and 8 use. It has few distinct characters, and the mixed BPE trained on
+# other sentences of the same grammar has seen nearly all of them (printed below), so its Chinese
+# column measures a familiar, templated text, not Chinese at large.
 
 # %% id="cc4c7e0c"
 code_train, code_valid = split_documents(stdlib_corpus(), valid_fraction=0.1, seed=0)
@@ -557,7 +774,8 @@ title = "大语言模型原理基础与前沿"
 tests = {
     "English prose": valid_text,
     "Python code": "\n\n".join(d.text for d in code_valid),
-    "Chinese": title + "。" + "".join(p.zh + "。" for p in grammar.sample(300, seed=1)),
+    "Chinese (toy grammar)": title + "。" + "".join(p.zh + "。"
+                                                 for p in grammar.sample(300, seed=1)),
 }
 mixed_texts = ([d.text for d in train_docs] + [d.text for d in code_train[:20]]
                + ["".join(p.zh + "。" for p in grammar.sample(3000, seed=0))])
@@ -573,6 +791,10 @@ tokenizers = {
 }
 for name, text in tests.items():
     print(f"{name}: {len(text):,} characters, {len(text.encode('utf-8')):,} bytes")
+toy_chars = set(tests["Chinese (toy grammar)"])
+print(f"the toy Chinese text uses {len(toy_chars)} distinct characters; "
+      f"{len(toy_chars - set(mixed_texts[-1]))} of them are missing from the mixed BPE's "
+      "Chinese training sentences")
 assert len(code_valid) == 20, len(code_valid)
 
 # %% id="4b63931c"
@@ -597,16 +819,18 @@ fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
 width = 0.2
 for i, tok_name in enumerate(tokenizers):
     x = np.arange(len(tests)) + (i - 1.5) * width
-    axes[0].bar(x, [stats[tok_name, t][1] for t in tests], width, label=tok_name)
+    lossy = [not stats[tok_name, t][3] for t in tests]     # cannot give the text back
+    axes[0].bar(x, [stats[tok_name, t][1] for t in tests], width, label=tok_name,
+                hatch=["//" if bad else "" for bad in lossy], edgecolor="white")
     axes[1].bar(x, [100 * stats[tok_name, t][2] for t in tests], width, label=tok_name)
 for ax, ylabel, ax_title in [
         (axes[0], "UTF-8 bytes per token (higher = shorter sequences)",
-         "BPE trained on English packs ~2.8 bytes per token of prose,\n"
-         "but Chinese falls back to single bytes: 3 tokens per character"),
+         "BPE trained on English packs ~2.8 bytes per token of prose, but Chinese falls\n"
+         "back to single bytes (hatched: the text cannot be rebuilt from the tokens)"),
         (axes[1], "% of tokens that are unknown (<unk> / [UNK])",
          "Byte-level BPE never meets an unknown symbol;\n"
          "characters and WordPiece lose most Chinese characters")]:
-    ax.set_xticks(range(len(tests)), list(tests))
+    ax.set_xticks(range(len(tests)), [t.replace(" (", "\n(") for t in tests])
     ax.set_ylabel(ylabel)
     ax.set_title(ax_title)
 axes[0].legend(fontsize=8)
@@ -615,13 +839,14 @@ plt.show()
 
 # %% id="5d868ce6"
 # The claims of the figure, checked:
+zh = "Chinese (toy grammar)"
 assert 2.6 < stats["BPE (English)", "English prose"][1] < 3.0
-assert np.isclose(stats["BPE (English)", "Chinese"][1], 1.0, atol=0.01)     # bytes, one by one
-assert stats["BPE (mixed)", "Chinese"][1] > 2 * stats["BPE (English)", "Chinese"][1]
+assert np.isclose(stats["BPE (English)", zh][1], 1.0, atol=0.01)     # bytes, one by one
+assert stats["BPE (mixed)", zh][1] > 2 * stats["BPE (English)", zh][1]
 # byte-level BPE: nothing unknown, every text back exactly
 assert all(stats[b, t][2] == 0 and stats[b, t][3] for b in ("BPE (English)", "BPE (mixed)")
            for t in tests)
-assert stats["characters", "Chinese"][2] > 0.9 and stats["WordPiece", "Chinese"][2] > 0.5
+assert stats["characters", zh][2] > 0.9 and stats["WordPiece", zh][2] > 0.5
 assert not stats["WordPiece", "Python code"][3]           # lowercased, whitespace gone: lossy
 assert 0 < stats["characters", "Python code"][2] < 0.01   # a few code symbols are <unk>
 # the mixed BPE: a little worse on English, better on code and Chinese
@@ -636,7 +861,9 @@ assert stats["BPE (mixed)", "Python code"][1] > stats["BPE (English)", "Python c
 # text, too), and on code it is partly an illusion: it lowercases and **throws the whitespace
 # away**, indentation included, so the code cannot be rebuilt from its tokens. And the tokenizer's
 # *training data* decides what it compresses: the mixed BPE gives up a little English to learn
-# Chinese words and more Python.
+# Python and the toy grammar's Chinese words. Those are not Chinese words in general: on the course
+# title below, which is not grammar text, the mixed BPE needs almost as many tokens as the English
+# one (the counts are in the first column).
 #
 # The course title, token by token, in each tokenizer (each coloured box is one token; `\xe5` is a
 # byte cut out of a character):
@@ -698,13 +925,14 @@ assert abs(per_char["BPE tokens, n=4"] - per_char["characters, n=6"]) < 0.05
 # Hugging Face's `tokenizers` library (written in Rust) trains the same byte-level BPE. Trained on the
 # same text with the same vocabulary size, it should compress the same, and learn (nearly) the same
 # merges: ties between equally frequent pairs may be broken differently. Timings first (they vary
-# from run to run, so this cell's output is not compared by the tests). Do not read too much into
-# the encoding time: ours keeps a cache of words it has already split, and the text here is one
-# long string of the same few thousand words; Hugging Face's strength is training, and encoding
-# many texts at once in parallel.
+# from run to run). Do not read too much into the encoding time: both libraries keep a cache of the
+# words they have already split, and the text here is one long string of the same few thousand
+# words, so both mostly look words up; Hugging Face's Rust pays off in training, and in
+# `encode_batch`, which encodes many texts at once in parallel.
 
 # %% id="24b0b9b1"
 # NBVAL_IGNORE_OUTPUT
+# (timings vary from run to run: the tests do not compare this cell's output)
 from tokenizers import ByteLevelBPETokenizer
 
 start = time.perf_counter()
@@ -724,6 +952,13 @@ print(f"training on {len(train_text):,} characters: minillm {bpe_seconds:.2f} s,
 for name, seconds in timings.items():
     print(f"encoding {len(english):,} characters with {name}: {seconds:.2f} s "
           f"({len(english) / seconds / 1e6:.1f} M characters per second)")
+
+# %% [markdown] id="byte-to-char-md"
+# To compare merges we need a common spelling. GPT-2 writes each of the 256 bytes as one printable
+# character (the printable ones as themselves, the others — space, newline, control bytes — as
+# characters from higher up in Unicode, e.g. the space as `Ġ`), so that a merge can be stored as
+# two readable strings in a text file: `Ġ t` is *␣ + t*. minillm's `merges.txt` uses the same
+# table, `minillm.tokenizers.BYTE_TO_CHAR`.
 
 # %% id="a62c16ac"
 import json
@@ -876,10 +1111,20 @@ check_most_frequent_pair(most_frequent_pair)
 # | n-gram model: counts, add-k and interpolated smoothing | `minillm.ngram.NGramModel(n, vocab_size, smoothing, k)` |
 # | perplexity = exp(mean negative log-likelihood) | `NGramModel.perplexity`, `token_log_probs` |
 # | sampling: the chain rule run forwards | `NGramModel.generate` |
+# | counting = maximum likelihood = what gradient descent finds | (section 4, by hand) |
 # | corpora with a document-level validation split | `minillm.data.pydoc_corpus`, `stdlib_corpus`, `split_documents` |
-# | characters, byte-level BPE, WordPiece | `minillm.tokenizers.CharTokenizer`, `BPETokenizer`, `WordPieceTokenizer` |
+# | characters, byte-level BPE (its training loop), WordPiece | `minillm.tokenizers.CharTokenizer`, `BPETokenizer`, `WordPieceTokenizer` |
+# | keep every token a model must generate (no stop-word removal) | section 5 |
 #
 # Next, **chapter 2 (attention)**: instead of looking up the last few tokens in a table of counts, a
 # model *computes* a representation of the context, letting every token look at every other one.
 # In **chapter 4 (pretraining)** a small Transformer is trained on these same help topics and
 # scored, per character, against the n-gram baseline of section 5: the number to beat.
+#
+# **Further reading.** C. E. Shannon, *Prediction and entropy of printed English* (1951); S. F. Chen
+# and J. Goodman, *An empirical study of smoothing techniques for language modeling* (1999);
+# Y. Bengio et al., *A neural probabilistic language model* (2003); R. Sennrich, B. Haddow and
+# A. Birch, *Neural machine translation of rare words with subword units* (2016, BPE for NLP);
+# A. Radford et al., *Language models are unsupervised multitask learners* (2019, byte-level BPE);
+# T. Kudo and J. Richardson, *SentencePiece* (2018); D. Jurafsky and J. H. Martin, *Speech and
+# Language Processing*, chapter 3 (n-gram language models).

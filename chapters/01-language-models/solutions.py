@@ -1,7 +1,7 @@
 """Solutions to the exercises of chapter 01, language models and tokens (try them yourself first!).
 
 Import in the notebook with `import solutions` (the notebook runs in this folder), e.g.
-`check_perplexity(solutions.perplexity)`.
+`check_perplexity(solutions.perplexity_of)`.
 """
 from collections import Counter
 
@@ -23,7 +23,7 @@ def bigram_matrix(ids, vocab_size):
     return counts / counts.sum(axis=1, keepdims=True)
 
 
-def perplexity(token_probs):
+def perplexity_of(token_probs):
     """Exercise 3: exp of the mean negative log-probability of the tokens that came next."""
     return np.exp(-np.mean(np.log(token_probs)))
 

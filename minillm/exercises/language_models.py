@@ -13,7 +13,8 @@ import numpy as np
 from minillm.exercises import close, try_answer, verdict
 from minillm.ngram import NGramModel
 
-# The chain-rule exercise's model: a trigram over 4 tokens, so that the whole prefix matters.
+# The chain-rule exercise's model: an 8-gram over 4 tokens, longer than every test sequence, so
+# that each conditional depends on the whole prefix (a 2-token window gives another answer).
 _CHAIN_TRAIN = [0, 1, 2, 3, 0, 1, 1, 2, 0, 3, 3, 1, 2, 2, 0, 1, 3, 0, 2, 1, 0, 0, 1, 2]
 _CHAIN_SEQUENCES = ([2, 0, 1, 3, 1, 2, 0], [1, 1, 0])
 
@@ -24,7 +25,7 @@ def check_sequence_prob(sequence_prob):
     cond_prob(context, next_id) gives P(next_id | context) for a context list of any length;
     the answer must be the product over t of cond_prob(ids[:t], ids[t]).
     """
-    model = NGramModel(3, 4, "add_k", k=0.5).fit(_CHAIN_TRAIN)
+    model = NGramModel(8, 4, "add_k", k=0.5).fit(_CHAIN_TRAIN)
 
     def cond_prob(context, next_id):
         return model.prob(list(context), next_id)
@@ -39,6 +40,7 @@ def check_sequence_prob(sequence_prob):
         wrong = {
             "unigram": np.prod([cond_prob([], w) for w in ids]),
             "bigram": np.prod([cond_prob(ids[max(0, t - 1):t], ids[t]) for t in range(len(ids))]),
+            "window": np.prod([cond_prob(ids[max(0, t - 2):t], ids[t]) for t in range(len(ids))]),
             "no first": np.prod([cond_prob(ids[:t], ids[t]) for t in range(1, len(ids))]),
         }
         want = np.exp(model.log_likelihood(ids))
@@ -52,6 +54,10 @@ def check_sequence_prob(sequence_prob):
             return verdict(False, "conditioning on the previous token only is the bigram "
                                   "approximation, not the chain rule: pass the whole prefix "
                                   "ids[:t].")
+        if np.isclose(answer, wrong["window"]):
+            return verdict(False, "that conditions on the last two tokens only (a trigram "
+                                  "approximation): the chain rule conditions on the whole "
+                                  "prefix ids[:t].")
         if np.isclose(answer, wrong["no first"]):
             return verdict(False, "the first token has a probability too: P(w_1) = "
                                   "cond_prob([], ids[0]).")
@@ -90,6 +96,12 @@ def check_bigram_matrix(bigram_matrix):
         if close(answer, want.T):
             return verdict(False, "rows and columns are swapped: row = the previous token "
                                   "(the context), column = the next token.")
+        once = np.zeros((vocab_size, vocab_size))
+        once[ids[:-1], ids[1:]] += 1        # a repeated pair is counted once: NumPy's += trap
+        if close(answer, once / once.sum(axis=1, keepdims=True)):
+            return verdict(False, "counts[ids[:-1], ids[1:]] += 1 adds 1 only once for a pair "
+                                  "that occurs several times (NumPy buffers the fancy index): "
+                                  "use np.add.at(counts, (ids[:-1], ids[1:]), 1).")
         ends_counted = counts / np.bincount(ids, minlength=vocab_size)[:, None]
         if close(answer, ends_counted):
             return verdict(False, "the last token is followed by nothing: count how often a "
@@ -131,11 +143,12 @@ def check_perplexity(perplexity):
                              "scores 40.")
 
 
-# One step of BPE training: the data of the first case makes "count each word once" and "count
-# within one word" give other answers than the right one.
+# One step of BPE training: the data of the first case makes "count each word once", "count a
+# pair once per word" (the run of four spaces holds ' ' + ' ' three times) and "count within one
+# word" give other answers than the right one.
 _PAIR_CASES = [
     {("h", "u", "g"): 10, ("p", "u", "g"): 5, ("p", "u", "n"): 12, ("b", "u", "n"): 4,
-     ("h", "u", "g", "s"): 5, ("f", "u", "n"): 1, ("r", "u", "n"): 1},
+     ("h", "u", "g", "s"): 5, ("f", "u", "n"): 1, ("r", "u", "n"): 1, (" ", " ", " ", " "): 7},
     {("h", "ug"): 10, ("p", "ug"): 5, ("p", "u", "n"): 12, ("b", "u", "n"): 4,
      ("h", "ug", "s"): 5, ("ug", "ug"): 9},
 ]
@@ -161,6 +174,10 @@ def check_most_frequent_pair(most_frequent_pair):
         answer = tuple(answer)
         if answer == want:
             continue
+        once_per_word = _pair_counts(word_counts, weighted=True, once_per_word=True)
+        if answer == once_per_word.most_common(1)[0][0]:
+            return verdict(False, "a pair can occur several times in one word (a run of four "
+                                  "spaces holds ' ' + ' ' three times): count every occurrence.")
         if answer == _pair_counts(word_counts, weighted=False).most_common(1)[0][0]:
             return verdict(False, "each word counts as often as it occurs: add the word's count "
                                   "for every occurrence of a pair, not 1.")
@@ -169,16 +186,19 @@ def check_most_frequent_pair(most_frequent_pair):
     return verdict(True, "", "That is the pair BPE merges next.")
 
 
-def _pair_counts(word_counts, weighted):
+def _pair_counts(word_counts, weighted, once_per_word=False):
     counts = Counter()
     for word, count in word_counts.items():
-        for pair in zip(word, word[1:]):
+        pairs = zip(word, word[1:])
+        for pair in set(pairs) if once_per_word else pairs:
             counts[pair] += count if weighted else 1
     return counts
 
 
 def _as_float(answer):
     """The answer as a Python float, or None if it is not one number."""
+    if isinstance(answer, (str, bytes)):
+        return None
     try:
         return float(np.asarray(answer.detach() if hasattr(answer, "detach") else answer))
     except (TypeError, ValueError):
