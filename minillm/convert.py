@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minillm.config import TransformerConfig
+from minillm.np.layers import prefixed
 
 
 def max_abs_diff(a, b) -> float:
@@ -102,7 +103,7 @@ def from_torch_encoder_layer(layer: nn.TransformerEncoderLayer) -> tuple[Transfo
     (relu or gelu), the LayerNorm eps and the dropout are read from the layer.
     """
     cfg = _torch_layer_config(layer, (layer.norm1, layer.norm2))
-    state = _prefixed(from_torch_multihead_attention(layer.self_attn), "self_attn")
+    state = prefixed(from_torch_multihead_attention(layer.self_attn), "self_attn")
     state.update(_state({"norm1": layer.norm1, "norm2": layer.norm2,
                          "ff.up": layer.linear1, "ff.down": layer.linear2}))
     return cfg, state
@@ -116,8 +117,8 @@ def from_torch_decoder_layer(layer: nn.TransformerDecoderLayer) -> tuple[Transfo
     cross-attention / feed-forward, the same order as minillm's.
     """
     cfg = _torch_layer_config(layer, (layer.norm1, layer.norm2, layer.norm3))
-    state = _prefixed(from_torch_multihead_attention(layer.self_attn), "self_attn")
-    state.update(_prefixed(from_torch_multihead_attention(layer.multihead_attn), "cross_attn"))
+    state = prefixed(from_torch_multihead_attention(layer.self_attn), "self_attn")
+    state.update(prefixed(from_torch_multihead_attention(layer.multihead_attn), "cross_attn"))
     state.update(_state({"norm1": layer.norm1, "norm2": layer.norm2, "norm3": layer.norm3,
                          "ff.up": layer.linear1, "ff.down": layer.linear2}))
     return cfg, state
@@ -186,7 +187,7 @@ def from_hf_gpt2(model) -> tuple[TransformerConfig, dict]:
         for name, conv in (("self_attn.out_proj", block.attn.c_proj),
                            ("ff.up", block.mlp.c_fc), ("ff.down", block.mlp.c_proj)):
             layer.update(_weight_and_bias(name, *_conv1d_as_linear(conv)[0]))
-        state.update(_prefixed(layer, f"layers.{i}"))
+        state.update(prefixed(layer, f"layers.{i}"))
     if not cfg.tie_embeddings:
         state.update(_state({"lm_head": model.lm_head}))
     return cfg, state
@@ -289,7 +290,7 @@ def from_hf_llama(model) -> tuple[TransformerConfig, dict]:
     state = _state({"tok_emb": m.embed_tokens, "final_norm": m.norm})
     for i, layer in enumerate(m.layers):
         attn, mlp = layer.self_attn, layer.mlp
-        state.update(_prefixed(_state({
+        state.update(prefixed(_state({
             "norm1": layer.input_layernorm,
             "self_attn.q_proj": attn.q_proj,
             "self_attn.k_proj": attn.k_proj,
@@ -449,10 +450,6 @@ def _weight_and_bias(name, weight, bias=None):
     if bias is not None:
         state[f"{name}.bias"] = bias
     return state
-
-
-def _prefixed(state, prefix):
-    return {f"{prefix}.{name}": value for name, value in state.items()}
 
 
 def _copy(tensor):

@@ -34,7 +34,7 @@ from minillm.data import IGNORE_INDEX, pad_batch
 from minillm.functional import cross_entropy
 from minillm.layers import Linear
 from minillm.objectives import mean_pool
-from minillm.transformer import DecoderLM, Encoder
+from minillm.transformer import DecoderLM, Encoder, lm_logits
 
 POOLINGS = ("mean", "first", "last")
 
@@ -60,13 +60,6 @@ def hidden_states(body, ids, is_token=None):
     or what a DecoderLM feeds its output head."""
     _check_body(body)
     return run_layers(body, body.embed(ids), is_token)
-
-
-def lm_logits(model, hidden):
-    """A DecoderLM's output head on hidden states (batch, seq, d_model) from `run_layers`
-    -> logits (batch, seq, vocab)."""
-    head = model.tok_emb.weight if model.cfg.tie_embeddings else model.lm_head.weight
-    return hidden @ head.T
 
 
 # ---- task heads ----------------------------------------------------------------------------

@@ -83,13 +83,14 @@ def sentence_embeddings(encoder, tokenizer, sentences):
     L2-normalised. sentences: list of str -> (n_sentences, d_model) float tensor; the cosine
     similarity of two sentences is then a dot product."""
     from minillm.data import pad_batch
+    from minillm.generate import model_device
     from minillm.objectives import mean_pool
 
     if isinstance(sentences, str) or not sentences:
         raise ValueError("give a non-empty list of sentences")
     pad_id = tokenizer.token_to_id("[PAD]")
     ids, is_token = pad_batch([tokenizer.encode(s) for s in sentences], pad_id)
-    device = next(encoder.parameters()).device
+    device = model_device(encoder)
     with torch.no_grad():
         hidden, _ = encoder(ids.to(device), is_token.to(device))
     pooled = mean_pool(hidden, is_token.to(device))

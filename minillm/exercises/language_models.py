@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 
-from minillm.exercises import close, try_answer, verdict
+from minillm.exercises import as_float, close, try_answer, verdict
 from minillm.ngram import NGramModel
 
 # The chain-rule exercise's model: a trigram over 4 tokens, so that the whole prefix matters.
@@ -33,7 +33,7 @@ def check_sequence_prob(sequence_prob):
         answer, hint = try_answer(sequence_prob, cond_prob, list(ids))
         if hint:
             return verdict(False, hint)
-        answer = _as_float(answer)
+        answer = as_float(answer)
         if answer is None:
             return verdict(False, "return one number, the probability of the whole sequence.")
         wrong = {
@@ -109,7 +109,7 @@ def check_perplexity(perplexity):
         answer, hint = try_answer(perplexity, probs.copy())
         if hint:
             return verdict(False, hint)
-        answer = _as_float(answer)
+        answer = as_float(answer)
         if answer is None:
             return verdict(False, "return one number.")
         nll = -np.log(probs)
@@ -175,11 +175,3 @@ def _pair_counts(word_counts, weighted):
         for pair in zip(word, word[1:]):
             counts[pair] += count if weighted else 1
     return counts
-
-
-def _as_float(answer):
-    """The answer as a Python float, or None if it is not one number."""
-    try:
-        return float(np.asarray(answer.detach() if hasattr(answer, "detach") else answer))
-    except (TypeError, ValueError):
-        return None
