@@ -41,7 +41,7 @@ LAYERS = {
              "minillm.optim", "minillm.np"],
     # 1. text in, ids out, and the data and scores around it: nothing here builds a model
     "text": ["minillm.files", "minillm.splits", "minillm.data", "minillm.documents",
-             "minillm.tokenizers", "minillm.ngram", "minillm.grammar",
+             "minillm.tokenizers", "minillm.ngram", "minillm.grammar", "minillm.reviews",
              "minillm.tasks", "minillm.metrics"],
     # 2. satellites: training, generation, adapting, compressing, inspecting and loading models
     "satellites": ["minillm.objectives", "minillm.checkpoint", "minillm.train",
