@@ -11,7 +11,8 @@ a state dict keyed for minillm's modules, plus, for layers and whole models, the
 
 Most converters are a table "minillm name <- source module". A source whose architecture minillm
 cannot represent is refused with a ValueError naming the setting, never converted approximately.
-The values are detached copies in the source's dtype.
+The values are detached copies in the source's dtype. `load_into` (strict loading, every
+mismatch named) lives in `minillm.checkpoint`; it is importable from here too.
 """
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minillm.checkpoint import (  # noqa: F401 (they lived here; minillm.convert.load_into works)
+    load_into,
+    state_dict_mismatches,
+)
 from minillm.config import TransformerConfig
 from minillm.np.layers import prefixed
 
@@ -31,42 +36,6 @@ def max_abs_diff(a, b) -> float:
     if a.shape != b.shape:
         raise ValueError(f"cannot compare shapes {tuple(a.shape)} and {tuple(b.shape)}")
     return float((a - b).abs().max()) if a.numel() else 0.0
-
-
-def load_into(module: nn.Module, state_dict: dict, assign: bool = False) -> nn.Module:
-    """Load state_dict (tensors or NumPy arrays) into module, strictly; returns the module.
-
-    Missing keys, unexpected keys and shape mismatches raise one ValueError that lists them all:
-    a checkpoint that does not fit must never load silently. Values are cast to the module's dtype.
-    assign=True: the module takes the given tensors themselves (no copy, their dtype kept), for a
-    module built on the "meta" device, which holds no memory and skips the random initialisation.
-    """
-    given = {name: torch.as_tensor(value) for name, value in state_dict.items()}
-    problems = state_dict_mismatches(module, given)
-    if problems:
-        raise ValueError(f"the state dict does not fit this {type(module).__name__}:\n  "
-                         + "\n  ".join(problems))
-    module.load_state_dict(given, strict=True, assign=assign)
-    return module
-
-
-def state_dict_mismatches(module: nn.Module, state_dict: dict, source="the state dict"):
-    """Every way state_dict (name -> tensor) does not fit module's parameters and buffers, as
-    sentences naming the weights (missing, unexpected, wrong shape); [] when it fits."""
-    expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
-    found = {name: tuple(t.shape) for name, t in state_dict.items()}
-    problems = []
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    if missing:
-        problems.append(f"missing from {source}: {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"in {source} but not in the model: {', '.join(unexpected)}")
-    for name in sorted(set(expected) & set(found)):
-        if expected[name] != found[name]:
-            problems.append(f"{name} has shape {found[name]} in {source} but {expected[name]} "
-                            "in the model")
-    return problems
 
 
 # ---- PyTorch's own layers ----------------------------------------------------------------------

@@ -61,7 +61,8 @@ def load_minilm(device="cpu"):
     `WordPieceTokenizer`. It computes the same hidden states and attention maps as Hugging Face's
     BertModel (tests/test_pretrained_minilm.py).
     """
-    from minillm.convert import bert_config, bert_state_dict, load_into
+    from minillm.checkpoint import load_into
+    from minillm.convert import bert_config, bert_state_dict
     from minillm.transformer import Encoder
 
     folder = minilm_folder()
@@ -225,7 +226,8 @@ def load_smollm2(device="cpu"):
     """
     import gguf
 
-    from minillm.convert import from_gguf_llama, load_into
+    from minillm.checkpoint import load_into
+    from minillm.convert import from_gguf_llama
     from minillm.tokenizers import BPETokenizer
     from minillm.transformer import DecoderLM
 
