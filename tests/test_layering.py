@@ -1,6 +1,6 @@
 """The library's shape: four layers whose imports point only downward, no import cycles (imports
-inside functions included), a NumPy reference that runs without torch, and a PyTorch twin for
-every public name of the NumPy reference.
+inside functions included), a NumPy reference that runs without torch, a PyTorch twin for every
+public name of the NumPy reference, and names that moved still importable from their old place.
 
 Imports are read from the source (ast), so a lazy `from minillm.x import y` inside a function
 counts as much as one at the top of a module."""
@@ -175,3 +175,46 @@ def test_the_exceptions_to_the_twin_rule_still_exist():
     for dotted in NO_TWIN:
         module, _, attr = dotted.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), f"{dotted} is gone: drop it"
+
+
+# Names that moved to a module of their own concept, and the old paths that must keep working:
+# chapters, solutions and learners' notebooks import them from the old place.
+MOVED = {
+    "minillm.tokenizers": {
+        "minillm.tokenizers._base": ["CONFIG_FILE", "DEFAULT_SPECIAL_TOKENS", "UNK"],
+        "minillm.tokenizers.char": ["CharTokenizer"],
+        "minillm.tokenizers.bpe": ["BPETokenizer", "BYTE_TO_CHAR", "CHAR_TO_BYTE", "_shown"],
+        "minillm.tokenizers.wordpiece": ["WordPieceTokenizer", "BERT_SPECIAL_TOKENS"],
+    },
+    "minillm.grammar": {
+        "minillm.reviews": ["sentiment_pairs", "SentimentPair", "CONSTRUCTIONS", "OPINIONS",
+                            "OVERALL", "REVIEWED"],
+    },
+    "minillm.finetune": {
+        "minillm.transformer": ["lm_logits"],
+        "minillm.finetune.heads": ["hidden_states", "run_layers", "pool", "POOLINGS",
+                                   "SequenceClassifier", "MultiTaskModel", "classification_loss"],
+        "minillm.finetune.freezing": ["freeze", "unfreeze", "unfreeze_last_layers",
+                                      "count_parameters"],
+        "minillm.finetune.lora": ["LoRALinear", "add_lora", "merge_lora"],
+        "minillm.finetune.prompt_tuning": ["SoftPrompt"],
+        "minillm.finetune.instruction": ["instruction_batch", "loss_on_response",
+                                         "instruction_loss"],
+        "minillm.finetune.early_stopping": ["EarlyStopping"],
+    },
+    "minillm.convert": {"minillm.checkpoint": ["load_into", "state_dict_mismatches"]},
+    "minillm.cli": {"minillm.config": ["model_config", "PRESETS"],
+                    "minillm.generate": ["generate_in_windows"]},
+    "minillm.objectives": {"minillm.data": ["IGNORE_INDEX"]},
+}
+
+
+@pytest.mark.parametrize("old", MOVED)
+def test_moved_names_still_import_from_where_they_were(old):
+    was = importlib.import_module(old)
+    for new, names in MOVED[old].items():
+        home = importlib.import_module(new)
+        for name in names:
+            assert getattr(was, name) is getattr(home, name), f"{old}.{name} is not {new}.{name}"
+            if inspect.isclass(home.__dict__[name]) or inspect.isfunction(home.__dict__[name]):
+                assert home.__dict__[name].__module__ == new, f"{new}.{name} is defined elsewhere"
