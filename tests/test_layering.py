@@ -206,6 +206,7 @@ MOVED = {
     "minillm.cli": {"minillm.config": ["model_config", "PRESETS"],
                     "minillm.generate": ["generate_in_windows"]},
     "minillm.objectives": {"minillm.data": ["IGNORE_INDEX"]},
+    "minillm.prune": {"minillm.attention": ["masked_heads", "attention_layers"]},
 }
 
 
