@@ -7,11 +7,13 @@ the weights for pictures (the explicit formula, the same numbers up to float rou
 During generation a `KVCache` keeps the keys and values of the tokens already read.
 Grouped-query attention (n_kv_heads < n_heads): `repeat_kv` gives each query head its group's
 shared key/value head; `grouped_query_attention` lets the fused kernel read the shared heads
-without copying them.
+without copying them. `masked_heads` switches chosen heads off, for pruning (`minillm.prune`) and
+ablation (`minillm.interpret`).
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -262,3 +264,42 @@ class MultiHeadAttention(nn.Module):
         else:
             heads, weights = grouped_query_attention(q, k, v, mask), None
         return self.out_proj(merge_heads(heads)), weights
+
+
+# ---- switching heads off (pruning, ablation) --------------------------------------------
+def attention_layers(model):
+    """The model's MultiHeadAttention modules, in order (one per layer of a DecoderLM)."""
+    return [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+
+
+@contextmanager
+def masked_heads(model, heads):
+    """Run model with some attention heads switched off.
+
+    heads: iterable of (layer, head) pairs, indices into attention_layers(model). A forward
+    pre-hook on that layer's out_proj zeroes columns head*d_head:(head+1)*d_head of its input
+    (batch, seq, heads * d_head), which is where merge_heads put that head's output.
+    """
+    layers = attention_layers(model)
+    keep = {}
+    for layer, head in heads:
+        if not (0 <= layer < len(layers) and 0 <= head < layers[layer].n_heads):
+            raise ValueError(f"no head ({layer}, {head}): (layer, head) is outside the model's "
+                             f"{len(layers)} attention layers x {layers[0].n_heads} heads")
+        attn = layers[layer]
+        d_head = attn.out_proj.in_features // attn.n_heads
+        mask = keep.setdefault(layer, torch.ones(attn.out_proj.in_features))
+        mask[head * d_head:(head + 1) * d_head] = 0
+    handles = [layers[layer].out_proj.register_forward_pre_hook(_times(mask))
+               for layer, mask in keep.items()]
+    try:
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _times(mask):
+    def hook(module, inputs):
+        return (inputs[0] * mask.to(inputs[0].device, inputs[0].dtype),)
+    return hook

@@ -15,6 +15,9 @@ dropout masks as if it had never stopped.
 Saving is all or nothing: config.json is written last and records the sha256 of every other
 file, so a save stopped at any moment (an error, Ctrl-C, a kill) leaves the previous checkpoint
 or the new one, and load_checkpoint never mixes files from two saves (see _commit).
+
+Whether a state dict fits a model, with every mismatch named: `state_dict_mismatches`, and
+`load_into`, which loads one strictly (the converters in `minillm.convert` use it too).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
+from torch import nn
 
 try:
     import fcntl
@@ -38,7 +42,6 @@ except ImportError:   # Windows
 
 import minillm
 from minillm.config import OMITTED_WHEN_DEFAULT, TransformerConfig
-from minillm.convert import state_dict_mismatches
 from minillm.files import atomic_write, sync_folder, temporary_name, write_durably
 
 # The model classes a checkpoint may name, and the modules that define them. They are looked up
@@ -52,6 +55,43 @@ MODEL_CLASSES = {
 # Every file save_checkpoint may write besides config.json.
 CHECKPOINT_FILES = ("model.safetensors", "rng.safetensors", "optimizer.safetensors",
                     "optimizer.json")
+
+
+# ---- does a state dict fit a model? -------------------------------------------------------
+def load_into(module: nn.Module, state_dict: dict, assign: bool = False) -> nn.Module:
+    """Load state_dict (tensors or NumPy arrays) into module, strictly; returns the module.
+
+    Missing keys, unexpected keys and shape mismatches raise one ValueError that lists them all:
+    a checkpoint that does not fit must never load silently. Values are cast to the module's dtype.
+    assign=True: the module takes the given tensors themselves (no copy, their dtype kept), for a
+    module built on the "meta" device, which holds no memory and skips the random initialisation.
+    """
+    given = {name: torch.as_tensor(value) for name, value in state_dict.items()}
+    problems = state_dict_mismatches(module, given)
+    if problems:
+        raise ValueError(f"the state dict does not fit this {type(module).__name__}:\n  "
+                         + "\n  ".join(problems))
+    module.load_state_dict(given, strict=True, assign=assign)
+    return module
+
+
+def state_dict_mismatches(module: nn.Module, state_dict: dict, source="the state dict"):
+    """Every way state_dict (name -> tensor) does not fit module's parameters and buffers, as
+    sentences naming the weights (missing, unexpected, wrong shape); [] when it fits."""
+    expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in state_dict.items()}
+    problems = []
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing:
+        problems.append(f"missing from {source}: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"in {source} but not in the model: {', '.join(unexpected)}")
+    for name in sorted(set(expected) & set(found)):
+        if expected[name] != found[name]:
+            problems.append(f"{name} has shape {found[name]} in {source} but {expected[name]} "
+                            "in the model")
+    return problems
 
 
 # ---- saving --------------------------------------------------------------------------------

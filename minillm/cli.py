@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -32,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from minillm.checkpoint import load_checkpoint
-from minillm.config import TransformerConfig, check_int, check_number
+from minillm.config import PRESETS, TransformerConfig, check_int, check_number, model_config
 from minillm.data import (
     causal_lm_batches,
     concat_ids,
@@ -43,14 +42,13 @@ from minillm.data import (
     text_file_corpus,
 )
 from minillm.files import atomic_write
-from minillm.generate import generate
+from minillm.generate import generate_in_windows
 from minillm.objectives import causal_lm_loss
 from minillm.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 from minillm.train import TrainConfig, batches_by_step, evaluate, pick_device, train
 from minillm.transformer import DecoderLM
 
 PROG = "python -m minillm"
-PRESETS = ("tiny", "gpt2_like", "llama_like")
 TOKENIZER_KINDS = ("char", "bpe")
 RUN_FILE = "run.json"
 VALID_FRACTION = 0.1
@@ -541,21 +539,6 @@ def _batches(train_ids, settings):
         train_ids, settings["seq_len"], settings["batch_size"], seed=settings["seed"]))
 
 
-def model_config(preset, vocab_size, seq_len, d_model=None, n_layers=None, n_heads=None,
-                 d_ff=None, dropout=0.0):
-    """The preset's TransformerConfig, sized for the tokenizer and the window, with the sizes
-    given; d_ff defaults to 4 x d_model (about 8/3 x d_model for llama_like's SwiGLU, which has
-    three matrices instead of two, rounded up to a multiple of 4)."""
-    sizes = {name: value for name, value in
-             (("d_model", d_model), ("n_layers", n_layers), ("n_heads", n_heads))
-             if value is not None}
-    width = sizes.get("d_model", TransformerConfig().d_model)
-    if d_ff is None:
-        d_ff = 4 * math.ceil(8 * width / 3 / 4) if preset == "llama_like" else 4 * width
-    make = getattr(TransformerConfig, preset)
-    return make(vocab_size=vocab_size, max_seq_len=seq_len, d_ff=d_ff, dropout=dropout, **sizes)
-
-
 def _model_config(settings, vocab_size):
     return model_config(settings["preset"], vocab_size, settings["seq_len"],
                         settings["d_model"], settings["n_layers"], settings["n_heads"],
@@ -641,23 +624,3 @@ def _encode_prompt(tokenizer, prompt):
     except ValueError as error:
         raise ValueError(f"the prompt cannot be encoded by this run's {tokenizer.kind} "
                          f"tokenizer: {error}") from None
-
-
-def generate_in_windows(model, prompt_ids, max_new_tokens, **options):
-    """generate() for any length: while prompt + new tokens fit in the model's max_seq_len it is
-    one call; past that, each call continues from the last max_seq_len // 2 tokens (the model has
-    no positions beyond its context). options: generate's sampling arguments. Cached and
-    uncached generation cut the text at the same places, so they still give the same tokens.
-    prompt_ids: (batch, prompt_len) -> (batch, prompt_len + max_new_tokens) LongTensor."""
-    window = model.cfg.max_seq_len
-    if window < 2 and max_new_tokens > 0:
-        raise ValueError("this model's context is a single token: it has no room for a prompt "
-                         "and a new token, so it cannot generate")
-    ids, remaining = prompt_ids, max_new_tokens
-    while remaining > 0:
-        fits = ids.shape[1] + remaining <= window
-        context = ids if fits else ids[:, -max(1, window // 2):]
-        n = min(remaining, window - context.shape[1])
-        new = generate(model, context, n, **options)[:, context.shape[1]:]
-        ids, remaining = torch.cat([ids, new], dim=1), remaining - n
-    return ids

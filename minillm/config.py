@@ -149,6 +149,25 @@ def _check_choice(name, value, choices):
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
+# ---- the course's models by name, sized for a tokenizer and a window --------------------
+PRESETS = ("tiny", "gpt2_like", "llama_like")   # the presets `python -m minillm train` offers
+
+
+def model_config(preset, vocab_size, seq_len, d_model=None, n_layers=None, n_heads=None,
+                 d_ff=None, dropout=0.0):
+    """The preset's TransformerConfig, sized for the tokenizer and the window, with the sizes
+    given; d_ff defaults to 4 x d_model (about 8/3 x d_model for llama_like's SwiGLU, which has
+    three matrices instead of two, rounded up to a multiple of 4)."""
+    sizes = {name: value for name, value in
+             (("d_model", d_model), ("n_layers", n_layers), ("n_heads", n_heads))
+             if value is not None}
+    width = sizes.get("d_model", TransformerConfig().d_model)
+    if d_ff is None:
+        d_ff = 4 * math.ceil(8 * width / 3 / 4) if preset == "llama_like" else 4 * width
+    make = getattr(TransformerConfig, preset)
+    return make(vocab_size=vocab_size, max_seq_len=seq_len, d_ff=d_ff, dropout=dropout, **sizes)
+
+
 # ---- range checks, shared with the training settings --------------------------------------
 def check_int(name, value, minimum=None):
     """value must be an integer (not a float, not a bool), of at least minimum where given."""

@@ -11,7 +11,8 @@ a state dict keyed for minillm's modules, plus, for layers and whole models, the
 
 Most converters are a table "minillm name <- source module". A source whose architecture minillm
 cannot represent is refused with a ValueError naming the setting, never converted approximately.
-The values are detached copies in the source's dtype.
+The values are detached copies in the source's dtype. `load_into` (strict loading, every
+mismatch named) lives in `minillm.checkpoint`; it is importable from here too.
 """
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minillm.checkpoint import (  # noqa: F401 (they lived here; minillm.convert.load_into works)
+    load_into,
+    state_dict_mismatches,
+)
 from minillm.config import TransformerConfig
+from minillm.np.layers import prefixed
 
 
 def max_abs_diff(a, b) -> float:
@@ -30,42 +36,6 @@ def max_abs_diff(a, b) -> float:
     if a.shape != b.shape:
         raise ValueError(f"cannot compare shapes {tuple(a.shape)} and {tuple(b.shape)}")
     return float((a - b).abs().max()) if a.numel() else 0.0
-
-
-def load_into(module: nn.Module, state_dict: dict, assign: bool = False) -> nn.Module:
-    """Load state_dict (tensors or NumPy arrays) into module, strictly; returns the module.
-
-    Missing keys, unexpected keys and shape mismatches raise one ValueError that lists them all:
-    a checkpoint that does not fit must never load silently. Values are cast to the module's dtype.
-    assign=True: the module takes the given tensors themselves (no copy, their dtype kept), for a
-    module built on the "meta" device, which holds no memory and skips the random initialisation.
-    """
-    given = {name: torch.as_tensor(value) for name, value in state_dict.items()}
-    problems = state_dict_mismatches(module, given)
-    if problems:
-        raise ValueError(f"the state dict does not fit this {type(module).__name__}:\n  "
-                         + "\n  ".join(problems))
-    module.load_state_dict(given, strict=True, assign=assign)
-    return module
-
-
-def state_dict_mismatches(module: nn.Module, state_dict: dict, source="the state dict"):
-    """Every way state_dict (name -> tensor) does not fit module's parameters and buffers, as
-    sentences naming the weights (missing, unexpected, wrong shape); [] when it fits."""
-    expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
-    found = {name: tuple(t.shape) for name, t in state_dict.items()}
-    problems = []
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    if missing:
-        problems.append(f"missing from {source}: {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"in {source} but not in the model: {', '.join(unexpected)}")
-    for name in sorted(set(expected) & set(found)):
-        if expected[name] != found[name]:
-            problems.append(f"{name} has shape {found[name]} in {source} but {expected[name]} "
-                            "in the model")
-    return problems
 
 
 # ---- PyTorch's own layers ----------------------------------------------------------------------
@@ -102,7 +72,7 @@ def from_torch_encoder_layer(layer: nn.TransformerEncoderLayer) -> tuple[Transfo
     (relu or gelu), the LayerNorm eps and the dropout are read from the layer.
     """
     cfg = _torch_layer_config(layer, (layer.norm1, layer.norm2))
-    state = _prefixed(from_torch_multihead_attention(layer.self_attn), "self_attn")
+    state = prefixed(from_torch_multihead_attention(layer.self_attn), "self_attn")
     state.update(_state({"norm1": layer.norm1, "norm2": layer.norm2,
                          "ff.up": layer.linear1, "ff.down": layer.linear2}))
     return cfg, state
@@ -116,8 +86,8 @@ def from_torch_decoder_layer(layer: nn.TransformerDecoderLayer) -> tuple[Transfo
     cross-attention / feed-forward, the same order as minillm's.
     """
     cfg = _torch_layer_config(layer, (layer.norm1, layer.norm2, layer.norm3))
-    state = _prefixed(from_torch_multihead_attention(layer.self_attn), "self_attn")
-    state.update(_prefixed(from_torch_multihead_attention(layer.multihead_attn), "cross_attn"))
+    state = prefixed(from_torch_multihead_attention(layer.self_attn), "self_attn")
+    state.update(prefixed(from_torch_multihead_attention(layer.multihead_attn), "cross_attn"))
     state.update(_state({"norm1": layer.norm1, "norm2": layer.norm2, "norm3": layer.norm3,
                          "ff.up": layer.linear1, "ff.down": layer.linear2}))
     return cfg, state
@@ -186,7 +156,7 @@ def from_hf_gpt2(model) -> tuple[TransformerConfig, dict]:
         for name, conv in (("self_attn.out_proj", block.attn.c_proj),
                            ("ff.up", block.mlp.c_fc), ("ff.down", block.mlp.c_proj)):
             layer.update(_weight_and_bias(name, *_conv1d_as_linear(conv)[0]))
-        state.update(_prefixed(layer, f"layers.{i}"))
+        state.update(prefixed(layer, f"layers.{i}"))
     if not cfg.tie_embeddings:
         state.update(_state({"lm_head": model.lm_head}))
     return cfg, state
@@ -289,7 +259,7 @@ def from_hf_llama(model) -> tuple[TransformerConfig, dict]:
     state = _state({"tok_emb": m.embed_tokens, "final_norm": m.norm})
     for i, layer in enumerate(m.layers):
         attn, mlp = layer.self_attn, layer.mlp
-        state.update(_prefixed(_state({
+        state.update(prefixed(_state({
             "norm1": layer.input_layernorm,
             "self_attn.q_proj": attn.q_proj,
             "self_attn.k_proj": attn.k_proj,
@@ -449,10 +419,6 @@ def _weight_and_bias(name, weight, bias=None):
     if bias is not None:
         state[f"{name}.bias"] = bias
     return state
-
-
-def _prefixed(state, prefix):
-    return {f"{prefix}.{name}": value for name, value in state.items()}
 
 
 def _copy(tensor):

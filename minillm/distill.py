@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from minillm.objectives import IGNORE_INDEX
+from minillm.data import IGNORE_INDEX
 
 
 def distillation_loss(student_logits, teacher_logits, temperature=2.0):

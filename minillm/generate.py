@@ -237,3 +237,23 @@ def _check_sampling(temperature, top_k, top_p):
         raise ValueError(f"top_k must be at least 1 (or None for no limit), got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"top_p must lie in (0, 1] (or None for no limit), got {top_p}")
+
+
+def generate_in_windows(model, prompt_ids, max_new_tokens, **options):
+    """generate() for any length: while prompt + new tokens fit in the model's max_seq_len it is
+    one call; past that, each call continues from the last max_seq_len // 2 tokens (the model has
+    no positions beyond its context). options: generate's sampling arguments. Cached and
+    uncached generation cut the text at the same places, so they still give the same tokens.
+    prompt_ids: (batch, prompt_len) -> (batch, prompt_len + max_new_tokens) LongTensor."""
+    window = model.cfg.max_seq_len
+    if window < 2 and max_new_tokens > 0:
+        raise ValueError("this model's context is a single token: it has no room for a prompt "
+                         "and a new token, so it cannot generate")
+    ids, remaining = prompt_ids, max_new_tokens
+    while remaining > 0:
+        fits = ids.shape[1] + remaining <= window
+        context = ids if fits else ids[:, -max(1, window // 2):]
+        n = min(remaining, window - context.shape[1])
+        new = generate(model, context, n, **options)[:, context.shape[1]:]
+        ids, remaining = torch.cat([ids, new], dim=1), remaining - n
+    return ids

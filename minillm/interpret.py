@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from minillm.attention import causal_mask
+from minillm.attention import causal_mask, masked_heads
 from minillm.checks import check_ndim
-from minillm.prune import masked_heads
 from minillm.transformer import DecoderLM, Encoder
 
 
@@ -94,6 +93,6 @@ def ablate_heads(model, heads):
     layer's self_attn.out_proj (the merged heads, (batch, seq, heads * d_head)) is zeroed.
 
     heads: a list of (layer, head) pairs. The hooks are removed on leaving, whatever happens.
-    The same switch the pruning chapter uses: `minillm.prune.masked_heads`.
+    The same switch the pruning chapter uses: `minillm.attention.masked_heads`.
     """
     return masked_heads(model, heads)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minillm.checks import check_last_dim, check_token_ids
+from minillm.config import ACTIVATIONS
 from minillm.functional import gelu, relu, silu
 
 
@@ -79,9 +80,8 @@ class FeedForward(nn.Module):
 
     def __init__(self, d_model, d_ff, activation="gelu", bias=True):
         super().__init__()
-        if activation not in (*_ACTIVATIONS, "swiglu"):
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS) + ['swiglu']}, "
-                             f"got {activation!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.activation = activation
         if activation == "swiglu":
             self.gate = Linear(d_model, d_ff, bias=bias)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from minillm.checks import check_last_dim
+from minillm.generate import model_device
 from minillm.layers import FeedForward, Linear
 
 
@@ -109,7 +110,7 @@ def use_moe(model, n_experts, k=1, d_ff=None, std=0.02):
                 nn.init.zeros_(p)
             else:
                 nn.init.normal_(p, 0.0, std)
-        layer.ff = moe.to(next(model.parameters()).device)
+        layer.ff = moe.to(model_device(model))
     return model
 
 

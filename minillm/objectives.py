@@ -23,11 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from minillm.checks import check_is_token, check_target_shape
-from minillm.data import pad_batch
+from minillm.data import IGNORE_INDEX, pad_batch
 from minillm.layers import Linear
 from minillm.transformer import Encoder
-
-IGNORE_INDEX = -100  # a label the losses skip: unmasked tokens, padding
 
 
 def _cross_entropy(logits, labels):

@@ -61,7 +61,8 @@ def load_minilm(device="cpu"):
     `WordPieceTokenizer`. It computes the same hidden states and attention maps as Hugging Face's
     BertModel (tests/test_pretrained_minilm.py).
     """
-    from minillm.convert import bert_config, bert_state_dict, load_into
+    from minillm.checkpoint import load_into
+    from minillm.convert import bert_config, bert_state_dict
     from minillm.transformer import Encoder
 
     folder = minilm_folder()
@@ -83,13 +84,14 @@ def sentence_embeddings(encoder, tokenizer, sentences):
     L2-normalised. sentences: list of str -> (n_sentences, d_model) float tensor; the cosine
     similarity of two sentences is then a dot product."""
     from minillm.data import pad_batch
+    from minillm.generate import model_device
     from minillm.objectives import mean_pool
 
     if isinstance(sentences, str) or not sentences:
         raise ValueError("give a non-empty list of sentences")
     pad_id = tokenizer.token_to_id("[PAD]")
     ids, is_token = pad_batch([tokenizer.encode(s) for s in sentences], pad_id)
-    device = next(encoder.parameters()).device
+    device = model_device(encoder)
     with torch.no_grad():
         hidden, _ = encoder(ids.to(device), is_token.to(device))
     pooled = mean_pool(hidden, is_token.to(device))
@@ -224,7 +226,8 @@ def load_smollm2(device="cpu"):
     """
     import gguf
 
-    from minillm.convert import from_gguf_llama, load_into
+    from minillm.checkpoint import load_into
+    from minillm.convert import from_gguf_llama
     from minillm.tokenizers import BPETokenizer
     from minillm.transformer import DecoderLM
 

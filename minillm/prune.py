@@ -7,12 +7,11 @@
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-from minillm.attention import MultiHeadAttention
+from minillm.attention import attention_layers, masked_heads
 
 
 def _check_sparsity(sparsity):
@@ -41,44 +40,6 @@ def magnitude_prune(model, sparsity):
             if isinstance(module, nn.Linear):
                 module.weight.mul_(magnitude_mask(module.weight, sparsity))
     return pruned.eval()
-
-
-def attention_layers(model):
-    """The model's MultiHeadAttention modules, in order (one per layer of a DecoderLM)."""
-    return [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
-
-
-@contextmanager
-def masked_heads(model, heads):
-    """Run model with some attention heads switched off.
-
-    heads: iterable of (layer, head) pairs, indices into attention_layers(model). A forward
-    pre-hook on that layer's out_proj zeroes columns head*d_head:(head+1)*d_head of its input
-    (batch, seq, heads * d_head), which is where merge_heads put that head's output.
-    """
-    layers = attention_layers(model)
-    keep = {}
-    for layer, head in heads:
-        if not (0 <= layer < len(layers) and 0 <= head < layers[layer].n_heads):
-            raise ValueError(f"no head ({layer}, {head}): (layer, head) is outside the model's "
-                             f"{len(layers)} attention layers x {layers[0].n_heads} heads")
-        attn = layers[layer]
-        d_head = attn.out_proj.in_features // attn.n_heads
-        mask = keep.setdefault(layer, torch.ones(attn.out_proj.in_features))
-        mask[head * d_head:(head + 1) * d_head] = 0
-    handles = [layers[layer].out_proj.register_forward_pre_hook(_times(mask))
-               for layer, mask in keep.items()]
-    try:
-        yield model
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def _times(mask):
-    def hook(module, inputs):
-        return (inputs[0] * mask.to(inputs[0].device, inputs[0].dtype),)
-    return hook
 
 
 def head_importance(model, loss_of):

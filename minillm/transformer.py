@@ -89,12 +89,19 @@ def _run_layers(layers, x, mask, need_weights, cache=None):
     return states, attentions
 
 
+def lm_logits(model, hidden):
+    """A DecoderLM's output head on hidden states (batch, seq, d_model), final norm already
+    applied (as `minillm.finetune.run_layers` gives them) -> logits (batch, seq, vocab). The head
+    is tied to tok_emb unless cfg says not."""
+    head = model.tok_emb.weight if model.cfg.tie_embeddings else model.lm_head.weight
+    return hidden @ head.T
+
+
 def _logits(model, x):
-    """Final norm (pre-LN only), then the output head, tied to tok_emb unless cfg says not."""
+    """Final norm (pre-LN only), then the output head."""
     if model.cfg.norm_first:
         x = model.final_norm(x)
-    head = model.tok_emb.weight if model.cfg.tie_embeddings else model.lm_head.weight
-    return x @ head.T
+    return lm_logits(model, x)
 
 
 def _norm(cfg):

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from minillm.viz import to_numpy
+
 # The largest |actual - expected| each test has seen, keyed by test name (parameters cut off).
 # Nothing here reads it; a reporting plugin or a debugging session can.
 LARGEST_DIFF: dict[str, float] = {}
@@ -27,9 +29,7 @@ def randn(*shape, seed=0):
     return rng(seed).standard_normal(shape)
 
 
-def to_np(x):
-    """A torch tensor (or anything array-like) as a NumPy array."""
-    return x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+to_np = to_numpy   # a torch tensor (or anything array-like) as a NumPy array
 
 
 def to_np_params(module):

@@ -150,7 +150,7 @@ CASES = {
     "unknown_activation": (
         lambda: mnp.feed_forward({}, zeros(2, 4), activation="tanh"),
         lambda: M.FeedForward(4, 8, activation="tanh"),
-        r"activation must be one of \['gelu', 'gelu_tanh', 'relu', 'swiglu'\], got 'tanh'"),
+        r"activation must be one of \('relu', 'gelu', 'gelu_tanh', 'swiglu'\), got 'tanh'"),
     "unknown_gelu_approximation": (
         lambda: mnp.gelu(zeros(3), approximate="erf"),
         lambda: tf.gelu(tzeros(3), approximate="erf"),

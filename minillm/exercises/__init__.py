@@ -68,6 +68,16 @@ def as_numbers(answer):
         return None
 
 
+def as_float(answer):
+    """The answer as a Python float, or None if it is not one number (a string is not)."""
+    if isinstance(answer, (str, bytes)):
+        return None
+    try:
+        return float(np.asarray(answer.detach() if hasattr(answer, "detach") else answer))
+    except (TypeError, ValueError):
+        return None
+
+
 def close(a, b, atol=1e-6):
     """Same shape and values within atol (NumPy arrays or torch tensors)."""
     from minillm.viz import to_numpy

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from minillm.constrained import allowed_tokens
-from minillm.exercises import try_answer, verdict
+from minillm.exercises import as_float, try_answer, verdict
 from minillm.interpret import attention_to, induction_targets, previous_token_targets
 
 TOKEN_TEXTS = ["7", "42", "x", " 1", "", "0", "3.5", "99", "a1", "!"]
@@ -25,10 +25,8 @@ def _random_attention(seed, seq=8):
 
 
 def _as_float(answer):
-    try:
-        return float(answer), None
-    except (TypeError, ValueError):
-        return None, f"return one number, not {type(answer).__name__}."
+    value = as_float(answer)
+    return value, None if value is not None else f"return one number, not {type(answer).__name__}."
 
 
 # ---- exercise 1: previous-token score ------------------------------------------------------

@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 
-from minillm.exercises import close, try_answer, verdict
+from minillm.exercises import as_float, close, try_answer, verdict
 from minillm.ngram import NGramModel
 
 # The chain-rule exercise's model: an 8-gram over 4 tokens, longer than every test sequence, so
@@ -34,7 +34,7 @@ def check_sequence_prob(sequence_prob):
         answer, hint = try_answer(sequence_prob, cond_prob, list(ids))
         if hint:
             return verdict(False, hint)
-        answer = _as_float(answer)
+        answer = as_float(answer)
         if answer is None:
             return verdict(False, "return one number, the probability of the whole sequence.")
         wrong = {
@@ -121,7 +121,7 @@ def check_perplexity(perplexity):
         answer, hint = try_answer(perplexity, probs.copy())
         if hint:
             return verdict(False, hint)
-        answer = _as_float(answer)
+        answer = as_float(answer)
         if answer is None:
             return verdict(False, "return one number.")
         nll = -np.log(probs)
@@ -193,13 +193,3 @@ def _pair_counts(word_counts, weighted, once_per_word=False):
         for pair in set(pairs) if once_per_word else pairs:
             counts[pair] += count if weighted else 1
     return counts
-
-
-def _as_float(answer):
-    """The answer as a Python float, or None if it is not one number."""
-    if isinstance(answer, (str, bytes)):
-        return None
-    try:
-        return float(np.asarray(answer.detach() if hasattr(answer, "detach") else answer))
-    except (TypeError, ValueError):
-        return None

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from minillm.data import IGNORE_INDEX
 from minillm.exercises import TODO, as_numbers, close, is_unanswered, try_answer, verdict
 from minillm.generate import next_token_probs
-from minillm.objectives import IGNORE_INDEX, mask_tokens
+from minillm.objectives import mask_tokens
 
 MASK_ID, VOCAB, SPECIAL = 3, 30, (0, 1, 2)
 
