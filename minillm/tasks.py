@@ -5,6 +5,8 @@
 - which part of the standard library a snippet of    `stdlib_topic_task` labels TOPICS
   code or documentation comes from:
 - instructions with their one right response:        `instruction_set`
+- random symbol sequences (for recall tasks that        `symbol_sequences`
+  need a long memory, chapter 2):
 
 Every classification task returns (texts, labels): a list of str and a list of int class ids,
 both of length n, the classes balanced up to rounding (sentiment follows its grammar's draw).
@@ -16,6 +18,9 @@ belongs to one side by a hash of its text (`minillm.splits.split_of`), so the tw
 share an example, and within a side no example repeats. `overlap(train_texts, test_texts)`
 checks it; a chapter prints it and asserts it is empty. `split=None` (the default) draws from
 all examples, repeats possible.
+
+`symbol_sequences` returns an integer array instead of texts; each row's text, for the split and
+for `overlap`, is `sequence_text(row)`.
 """
 from __future__ import annotations
 
@@ -24,13 +29,15 @@ import itertools
 import random
 import string
 
+import numpy as np
+
 from minillm.data import stdlib_corpus
 from minillm.grammar import CONSTRUCTIONS, sentiment_pairs
 from minillm.splits import check_split, normalise, overlap, split_of
 
 __all__ = ["SENTIMENT_LABELS", "SPAM_LABELS", "TOPICS", "TOPIC_MODULES", "instruction_kind",
-           "instruction_set", "overlap", "sentiment_task", "spam_task", "stdlib_topic_snippets",
-           "stdlib_topic_task"]
+           "instruction_set", "overlap", "sentiment_task", "sequence_text", "spam_task",
+           "stdlib_topic_snippets", "stdlib_topic_task", "symbol_sequences"]
 
 SENTIMENT_LABELS = ("negative", "positive")
 SPAM_LABELS = ("ham", "spam")
@@ -267,3 +274,37 @@ def instruction_set(n, seed=0, split=None):
         raise ValueError(f"the {split} side has {len(pool)} distinct instructions: n can be at "
                          f"most {len(pool)}, got {n}")
     return rng.sample(pool, n)
+
+
+# ---- symbol sequences --------------------------------------------------------------------------
+def sequence_text(sequence):
+    """The text of a sequence of symbol ids, for `split_of` and `overlap`: [3, 0, 7] -> "3 0 7"."""
+    return " ".join(str(int(symbol)) for symbol in sequence)
+
+
+def symbol_sequences(n, length, n_symbols, seed=0, split=None):
+    """n sequences of `length` symbols, each drawn uniformly from 0 .. n_symbols - 1: an int64
+    array (n, length). Nothing in such a sequence predicts a symbol from its neighbours, so a task
+    like "say the symbol D positions back" can only be solved by remembering it.
+    split: None keeps every draw; "train" or "test" keeps only the sequences on that side (by
+    `split_of(sequence_text(row))`), so a test sequence never occurs in training; within a side
+    no sequence repeats. The same arguments give the same array."""
+    _check_n(n)
+    check_split(split)
+    for name, value, least in (("length", length, 1), ("n_symbols", n_symbols, 2)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    if split is not None and n_symbols**length < 4 * n:
+        raise ValueError(f"{n_symbols} symbols make only {n_symbols**length} sequences of length "
+                         f"{length}: too few for {n} distinct ones on one side of the split")
+    rng = np.random.default_rng(seed)
+    kept, seen = [], set()
+    while len(kept) < n:
+        for row in rng.integers(0, n_symbols, size=(2 * n, length)):
+            text = sequence_text(row)
+            if split is None or (split_of(text) == split and text not in seen):
+                kept.append(row)
+                seen.add(text)
+                if len(kept) == n:
+                    break
+    return np.stack(kept).astype(np.int64)

@@ -1,13 +1,18 @@
 """The offline fine-tuning tasks are deterministic, balanced, labelled as documented."""
+import numpy as np
 import pytest
 
+from minillm.splits import split_of
 from minillm.tasks import (
     TOPICS,
     instruction_set,
+    overlap,
     sentiment_task,
+    sequence_text,
     spam_task,
     stdlib_topic_snippets,
     stdlib_topic_task,
+    symbol_sequences,
 )
 
 
@@ -60,3 +65,37 @@ def test_bad_sizes_are_refused(bad):
 def test_unknown_language_is_refused():
     with pytest.raises(ValueError, match="language"):
         sentiment_task(5, language="fr")
+
+
+def test_symbol_sequences_are_seeded_ints_in_range():
+    seqs = symbol_sequences(50, 12, 5, seed=2)
+    assert seqs.shape == (50, 12) and seqs.dtype == np.int64
+    assert seqs.min() >= 0 and seqs.max() <= 4
+    assert np.array_equal(seqs, symbol_sequences(50, 12, 5, seed=2))
+    assert not np.array_equal(seqs, symbol_sequences(50, 12, 5, seed=3))
+
+
+def test_symbol_sequences_train_and_test_never_share_a_sequence():
+    train = symbol_sequences(400, 6, 4, seed=0, split="train")   # 4096 possible, many collide
+    test = symbol_sequences(400, 6, 4, seed=0, split="test")
+    train_texts, test_texts = [sequence_text(r) for r in train], [sequence_text(r) for r in test]
+    assert overlap(train_texts, test_texts) == []
+    assert {split_of(t) for t in train_texts} == {"train"}
+    assert {split_of(t) for t in test_texts} == {"test"}
+    assert len(set(train_texts)) == 400                             # no repeats within a side
+
+
+def test_sequence_text_joins_symbol_ids():
+    assert sequence_text(np.array([3, 0, 7])) == "3 0 7"
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(n=5, length=0, n_symbols=4), "length"),
+    (dict(n=5, length=4, n_symbols=1), "n_symbols"),
+    (dict(n=5, length=2.5, n_symbols=4), "length"),
+    (dict(n=100, length=2, n_symbols=4, split="test"), "too few"),
+    (dict(n=5, length=4, n_symbols=4, split="dev"), "split"),
+])
+def test_symbol_sequences_refuse_bad_settings(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        symbol_sequences(**kwargs)

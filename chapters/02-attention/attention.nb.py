@@ -22,7 +22,8 @@
 # 7. The backward pass, checked against `torch.autograd`
 # 8. Play with it: temperature, masks and heads in a widget
 # 9. Attention inside a real (tiny) minillm model, drawn by bertviz and offline
-# 10. Exercises that check themselves
+# 10. Before attention: a recurrent network (RNN, GRU), measured against attention
+# 11. Exercises that check themselves
 
 # %% id="bd8ab662"
 # Setup: on Colab (or any Python without minillm) install the course's library
@@ -735,8 +736,253 @@ minillm.viz.show_bertviz(head_view, sharp, words)
 # %% id="33d170e6"
 minillm.viz.show_bertviz(model_view, sharp, words, display_mode="light")
 
+# %% [markdown] id="d279d073"
+# ## 10. Before attention: a recurrent network, measured
+#
+# Before the Transformer (2017), the usual model of a sequence was a **recurrent neural
+# network（循环神经网络）**, an RNN. It reads the tokens one at a time, left to right, and carries
+# one vector, its **hidden state（隐藏状态）** $h_t$, which it updates at every step:
+#
+# $$h_t = \tanh(W_x x_t + W_h h_{t-1} + b), \qquad h_{-1} = 0.$$
+#
+# Two things follow from that one line, and both are what attention changed:
+#
+# * **One step after another.** $h_t$ needs $h_{t-1}$, which needs $h_{t-2}$, and so on: the
+#   positions of a sequence cannot be computed at the same time, even in training, where all the
+#   tokens are known in advance. Attention computes every position from the inputs at once, in a
+#   few matrix products (sections 2 and 6).
+# * **The whole past squeezed into one vector.** All the network knows about tokens $0..t$ is
+#   $h_t$, whose size is fixed whatever the length. To use a token $D$ steps back it must have
+#   carried it through $D$ updates. Attention's query at position $t$ reaches the key of that token
+#   directly, in one step.
+#
+# First the formula in NumPy, checked against PyTorch's own `torch.nn.RNN` with its weights copied
+# (PyTorch keeps two bias vectors, `bias_ih` and `bias_hh`; only their sum matters).
+
+# %% id="9f6dcb24"
+def rnn_forward(x, W_x, W_h, b):
+    # x: (seq, d_in) -> states: (seq, d_hidden). Step t cannot start before step t-1 has ended.
+    h = np.zeros(W_h.shape[0])
+    states = []
+    for x_t in x:
+        h = np.tanh(W_x @ x_t + W_h @ h + b)
+        states.append(h)
+    return np.stack(states)
+
+torch.manual_seed(0)
+rnn_torch = torch.nn.RNN(input_size=4, hidden_size=6, batch_first=True).double()  # PyTorch's
+p = {name: t.detach().numpy() for name, t in rnn_torch.named_parameters()}
+for name, t in p.items():
+    print(f"{name:<13} {t.shape}")
+
+x_seq = rng.standard_normal((7, 4))                             # (seq=7, d_in=4)
+ours = rnn_forward(x_seq, p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"] + p["bias_hh_l0"])
+with torch.no_grad():
+    theirs, h_last = rnn_torch(torch.tensor(x_seq)[None])     # batch of 1
+print("states:", ours.shape, "= (seq, d_hidden); the last one is all that is left of the past:",
+      tuple(h_last.shape), "= (layers, batch, d_hidden)")
+
+# %% id="2c66dec1"
+# NBVAL_IGNORE_OUTPUT
+# (the exact difference depends on the BLAS library; the bound is asserted)
+print(f"max |ours - torch.nn.RNN| = {np.abs(ours - theirs[0].numpy()).max():.1e}")
+assert np.abs(ours - theirs[0].numpy()).max() < 1e-12
+assert np.allclose(ours[-1], h_last[0, 0].numpy(), rtol=0, atol=1e-12)
+
+# %% [markdown] id="36534cba"
+# The whole past of those 7 inputs is now 6 numbers. A plain RNN is hard to train over long
+# distances: the gradient that reaches step $t - D$ has passed through $D$ factors of $\tanh'$ and
+# $W_h$, and tends to shrink (or blow up) on the way. Practice therefore used gated recurrent
+# networks, the **LSTM（长短期记忆网络）** (long short-term memory) and the **GRU（门控循环单元）**
+# (gated recurrent unit), whose learned gates decide at every step how much of the state to keep and
+# how much to overwrite, so that information (and gradient) can survive longer. They were the
+# standard sequence models before attention, and they keep both properties above.
+#
+# **A task that needs a long memory.** Sequences of random symbols; at every position $t \ge D$ the
+# model must say the symbol it saw $D$ positions back, $x_{t-D}$. The symbols are independent, so
+# nothing nearer helps: a model that has not kept $x_{t-D}$ can only guess. Two models of about the
+# same size are trained on it in exactly the same way: PyTorch's `torch.nn.GRU` between an embedding
+# and an output layer, and a one-layer `minillm.DecoderLM` (causal attention with learned positions,
+# section 9). The sequences come from `minillm.tasks.symbol_sequences`, whose `split=` keeps every
+# test sequence out of training.
+
+# %% id="993c7146"
+from minillm.splits import overlap
+from minillm.tasks import sequence_text, symbol_sequences
+
+n_symbols, length, distances, seeds = 8, 40, [2, 8, 16, 32], [0, 1]
+steps, batch, lr = 150, 32, 1e-2
+train_seqs = {seed: torch.tensor(symbol_sequences(steps * batch, length, n_symbols, seed=seed,
+                                                  split="train")) for seed in seeds}
+test_seqs = torch.tensor(symbol_sequences(256, length, n_symbols, seed=100, split="test"))
+print(f"{n_symbols} symbols, sequences of {length}, distances D = {distances}")
+print(f"training: {steps} steps of Adam (learning rate {lr}), batch {batch}, seeds {seeds}")
+print(f"test: {len(test_seqs)} sequences; chance accuracy 1/{n_symbols} = {1 / n_symbols:.3f}")
+
+shared = overlap([sequence_text(row) for seqs in train_seqs.values() for row in seqs.numpy()],
+                 [sequence_text(row) for row in test_seqs.numpy()])
+print("test sequences that also occur in training:", len(shared))
+assert not shared
+
+# %% id="45b06277"
+class GRUModel(torch.nn.Module):
+    # ids (batch, seq) -> (logits (batch, seq, n_symbols), None), the same form as DecoderLM's
+    def __init__(self, n_symbols, d_embed=16, d_hidden=48):
+        super().__init__()
+        self.embed = torch.nn.Embedding(n_symbols, d_embed)
+        self.gru = torch.nn.GRU(d_embed, d_hidden, batch_first=True)    # PyTorch's GRU
+        self.out = torch.nn.Linear(d_hidden, n_symbols)
+
+    def forward(self, ids):
+        states, _ = self.gru(self.embed(ids))          # (batch, seq, d_hidden), step by step
+        return self.out(states), None
+
+attention_cfg = minillm.TransformerConfig.tiny(vocab_size=n_symbols, d_model=32, n_heads=2,
+                                               n_layers=1, d_ff=64, max_seq_len=length)
+makers = {"GRU": lambda: GRUModel(n_symbols), "attention": lambda: minillm.DecoderLM(attention_cfg)}
+sizes = {name: sum(t.numel() for t in make().parameters()) for name, make in makers.items()}
+for name, size in sizes.items():
+    print(f"{name:<10} {size:,} parameters")
+assert max(sizes.values()) < 1.05 * min(sizes.values())        # the same size, within 5 %
+
+# %% id="c0f99691"
+def copy_back_accuracy(make, distance, seed):
+    # Train a fresh model to say x[t - distance] at every position t >= distance; test accuracy.
+    torch.manual_seed(seed)
+    model = make()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(steps):
+        x = train_seqs[seed][step * batch:(step + 1) * batch]
+        logits, _ = model(x)
+        loss = torch.nn.functional.cross_entropy(logits[:, distance:].reshape(-1, n_symbols),
+                                                 x[:, :-distance].reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        logits, _ = model(test_seqs)
+    return (logits[:, distance:].argmax(-1) == test_seqs[:, :-distance]).float().mean().item()
+
+threads = torch.get_num_threads()
+torch.set_num_threads(1)     # matrices this small gain nothing from being split over threads
+accuracy = {name: np.array([[copy_back_accuracy(make, d, seed) for d in distances]
+                            for seed in seeds])                 # (seeds, distances)
+            for name, make in makers.items()}
+torch.set_num_threads(threads)
+print("test accuracy, seed 0 / seed 1")
+print("distance D " + "".join(f"{d:>12}" for d in distances))
+for name, acc in accuracy.items():
+    print(f"{name:<10} " + "".join(f"{a0:>7.2f}/{a1:.2f}" for a0, a1 in acc.T))
+
+# %% id="bed59ebb"
+gru, att = accuracy["GRU"], accuracy["attention"]
+assert att.min() > 0.95                          # attention: right almost always, at every D
+assert gru[:, 0].min() > 0.95                    # the GRU too, two steps back
+assert gru[:, -1].max() < 2 / n_symbols          # 32 back: the GRU is at chance level
+assert (att - gru)[:, distances.index(16):].min() > 0.5   # from D = 16 on, a gap over 0.5
+print(f"GRU: {gru[:, 0].min():.2f} at D = {distances[0]} (worse seed), "
+      f"{gru[:, -1].max():.2f} at D = {distances[-1]} (better seed; chance {1 / n_symbols:.3f})")
+print(f"attention: {att.min():.2f} at every D, both seeds (its lowest result)")
+
+# %% id="fe96e2da"
+fig, ax = plt.subplots(figsize=(7, 4))
+for (name, acc), marker in zip(accuracy.items(), "os"):
+    line, = ax.plot(distances, acc.mean(axis=0), marker + "-", label=f"{name} (mean of 2 seeds)")
+    for seed_acc in acc:
+        ax.plot(distances, seed_acc, marker, color=line.get_color(), alpha=0.4, ms=4)
+ax.axhline(1 / n_symbols, color="k", ls=":", label=f"chance: 1/{n_symbols}")
+ax.set_xscale("log", base=2)
+ax.set_xticks(distances, [str(d) for d in distances])
+ax.set_ylim(0, 1.05)
+ax.set_xlabel("distance D (say the symbol D positions back)")
+ax.set_ylabel("test accuracy")
+ax.set_title(f"Same size, same {steps} steps: "
+             "the GRU forgets with distance, attention does not")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown] id="df2ac420"
+# **What makes attention parallel.** Timing is noisy on a shared machine, so we count instead.
+# Autograd records every operation of a forward pass, each with the operations whose results it
+# needs. The longest chain in that graph is the number of operations that must run **one after
+# another**, however many processors there are. We count it for each model on sequences of
+# growing length.
+
+# %% id="932f4992"
+def sequential_steps(output):
+    # The longest chain of operations in autograd's graph that ends at `output`.
+    depth, stack = {}, [(output.grad_fn, False)]
+    while stack:
+        fn, inputs_done = stack.pop()
+        parents = [p for p, _ in fn.next_functions if p is not None]
+        if inputs_done:
+            depth[fn] = 1 + max((depth[p] for p in parents), default=0)
+        elif fn not in depth:
+            depth[fn] = None                            # visiting: its inputs come first
+            stack += [(fn, True)] + [(p, False) for p in parents if p not in depth]
+    return depth[output.grad_fn]
+
+torch.manual_seed(0)
+depths = {name: [] for name in makers}
+seq_lens = [10, 20, 40]
+for name, make in makers.items():
+    model = make()
+    for n in seq_lens:
+        logits, _ = model(test_seqs[:1, :n])
+        depths[name].append(sequential_steps(logits.sum()))
+print("sequence length " + "".join(f"{n:>6}" for n in seq_lens))
+for name, d in depths.items():
+    print(f"{name:<15} " + "".join(f"{x:>6}" for x in d))
+per_token = (depths["GRU"][-1] - depths["GRU"][0]) / (seq_lens[-1] - seq_lens[0])
+print(f"GRU: {per_token:.0f} more operations in a row for every extra token; "
+      "attention: the same chain whatever the length")
+assert len(set(depths["attention"])) == 1
+assert np.all(np.diff(depths["GRU"]) / np.diff(seq_lens) == per_token) and per_token >= 1
+
+# %% [markdown] id="636a3a4d"
+# That is the trade. Training the GRU on a sequence of $n$ tokens takes a chain of work that grows
+# with $n$; attention's chain does not, so parallel hardware (a GPU) can compute all positions of a
+# long sequence at the same time. Generation is the other way round: a Transformer must keep the keys
+# and values of every token it has read (the **KV cache** of chapter 7), while the GRU keeps only its
+# state. Below, both read the same tokens one at a time, as in generation, and we count the numbers
+# each keeps between steps.
+
+# %% id="47c80c65"
+from minillm.attention import KVCache
+
+torch.manual_seed(0)
+gru_model, att_model = GRUModel(n_symbols), minillm.DecoderLM(attention_cfg)
+cache, state = KVCache(attention_cfg.n_layers), None
+kept = {"GRU state": [], "attention KV cache": []}
+with torch.no_grad():
+    for t in range(length):
+        token = test_seqs[:1, t:t + 1]                           # (batch=1, 1): the next token
+        _, state = gru_model.gru(gru_model.embed(token), state)  # state: (layers, batch, d_hidden)
+        att_model(token, cache=cache)
+        if t + 1 in seq_lens:
+            kept["GRU state"].append(state.numel())
+            kept["attention KV cache"].append(sum(k.numel() + v.numel()
+                                                  for k, v in zip(cache.keys, cache.values)))
+print("tokens read        " + "".join(f"{n:>6}" for n in seq_lens))
+for name, counts in kept.items():
+    print(f"{name:<18} " + "".join(f"{c:>6}" for c in counts))
+assert len(set(kept["GRU state"])) == 1
+assert kept["attention KV cache"] == [2 * attention_cfg.n_layers * attention_cfg.d_model * n
+                                      for n in seq_lens]
+
+# %% [markdown] id="13852980"
+# **Why Transformers replaced RNNs**, in this section's numbers: training is parallel over positions
+# (the chain of operations does not grow with the length), and any two positions are one attention
+# step apart, where the GRU must carry a symbol through $D$ updates of one small vector. (At short
+# distances the GRU did as well; the gap opened with distance, at the same size and the same number
+# of training steps.) **What RNNs keep** is a constant memory per generated token, where the KV cache
+# grows with every token read. That is one motivation of recent recurrent designs, state-space models
+# such as Mamba, and RWKV: a fixed-size state for generation, built so that training can still run in
+# parallel over positions. This course does not build them, so it makes no measured claim about
+# them.
+
 # %% [markdown] id="08a72982"
-# ## 10. Exercises
+# ## 11. Exercises
 #
 # Replace each `...` with your answer and run the cell: a ✅ means the checker agrees, a ❌ comes with
 # a hint. Solutions are in `solutions.py` next to this notebook; try first!
@@ -804,6 +1050,7 @@ check_scores_grad(scores_grad)
 # | $\operatorname{softmax}(QK^\top/\sqrt{d_k})V$, masks (True = may attend) | `minillm.np.scaled_dot_product_attention`, `causal_mask`, `padding_mask` |
 # | its backward pass | `minillm.np.scaled_dot_product_attention_backward` |
 # | heads: split, attend, merge, project | `minillm.np.multi_head_attention` ⇄ `minillm.MultiHeadAttention` |
+# | a recurrent baseline: one state, updated one token at a time | PyTorch's `torch.nn.RNN`, `torch.nn.GRU`; the task's data: `minillm.tasks.symbol_sequences` |
 # | pictures | `minillm.viz.plot_attention`, `plot_heads`, `plot_attention_grid`, `show_bertviz` |
 #
 # Next: where the vectors $X$ come from (tokens and embeddings), and how a Transformer knows the
