@@ -203,6 +203,45 @@ assert np.allclose(ours, lib) and np.allclose(ours_w, lib_w)
 print("out:", ours.shape, "= (batch, seq_q, d_v)")
 print("weights:", ours_w.shape, "= (batch, seq_q, seq_k)")
 
+# %% [markdown] id="e7-box"
+# > **原文 vs 实测** · article 002 §4.1
+# >
+# > **原文** (its attention formula, as written): $\operatorname{Attention}(Q, K, V) =
+# > \operatorname{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}}\right) W^V$
+# >
+# > **实测** (the cell below): $W^V$ is the *projection* that makes the values, $V = XW^V$, a
+# > (d_model × d_v) matrix of weights; the attention weights are (seq × seq). Multiplied as written:
+# >
+# > **改正:** multiply by $V = XW^V$, the values of the tokens, as in the formula above.
+
+# %% id="e7-code"
+d_model, d_v = 8, 3
+W_q, W_k, W_v = (rng.standard_normal((d_model, d)) for d in (d_model, d_model, d_v))
+
+
+def article_attention(x):                        # softmax(Q K^T / sqrt(d_k)) W^V, as written
+    weights = softmax((x @ W_q) @ (x @ W_k).T / np.sqrt(d_model))
+    return weights @ W_v, weights
+
+
+x5 = rng.standard_normal((5, d_model))            # 5 tokens
+try:
+    article_attention(x5)
+except ValueError as err:
+    print(f"5 tokens, as written: weights (5, 5) @ W^V {W_v.shape} raises {type(err).__name__}")
+x8 = rng.standard_normal((8, d_model))            # 8 tokens = d_model: the shapes happen to fit
+written, weights = article_attention(x8)
+right = weights @ (x8 @ W_v)
+print(f"8 tokens, as written: runs, and differs from weights @ (X W^V) by up to "
+      f"{np.abs(written - right).max():.2f}")
+assert not np.allclose(written, right)
+
+
+# %% [markdown] id="e7-after"
+# With 5 tokens the product cannot even be formed. With exactly $d_{\text{model}}$ tokens it runs
+# and is silently wrong: row $j$ of $W^V$ stands in for token $j$'s value, so what a token hands over
+# depends on its *position*, not on its content.
+
 # %% [markdown] id="3302ff1a"
 # From here on we use the library: `from minillm.np import scaled_dot_product_attention, softmax`.
 # The library's version adds what this one lacks: masks (section 5), a choosable `scale`, shape checks
@@ -315,6 +354,28 @@ axes[2].set_title("raw scores: the gradient vanishes")
 fig.suptitle("Without 1/√d_k the softmax saturates as d_k grows; with it nothing changes")
 fig.tight_layout()
 plt.show()
+
+# %% [markdown] id="e13-box"
+# > **原文 vs 实测** · article 003 §3.2.1(3)
+# >
+# > **原文** (in translation): dividing by $\sqrt{d_k}$ eases vanishing or exploding gradients in the
+# > deeper layers of the network.
+# >
+# > **实测** (the cells above, and the one below): the problem appears in *one* softmax, with no
+# > depth at all: the variance of a score grows like $d_k$, the softmax saturates, and its own
+# > gradient vanishes.
+# >
+# > **改正:** the scale keeps the scores' variance at 1 whatever $d_k$, so that the softmax stays
+# > soft; gradient flow through depth is the job of residual connections and normalization
+# > (chapter 3).
+
+# %% id="e13-code"
+# One attention softmax, a single layer: the measurement of this section, at each d_k
+for d, r, s in zip(dims, raw, scaled):
+    print(f"d_k = {d:5d}: median |softmax Jacobian| without the scale {r[2]:.1e}, "
+          f"with it {s[2]:.1e} (ratio {s[2] / r[2]:,.1f})")
+assert scaled[-1, 2] / raw[-1, 2] > 1000 and scaled[0, 2] / raw[0, 2] < 10
+
 
 # %% [markdown] id="04cc4b64"
 # ## 4. Queries, keys and values are learned projections
