@@ -29,6 +29,7 @@ EXERCISES = [
     ("03-transformer",       "check_swiglu_d_ff",          "swiglu_d_ff"),
     ("03-transformer",       "check_article_mask",         "article_mask"),
     ("03-transformer",       "check_leak_test",            "leaks_future"),
+    ("03-transformer",       "check_adam_update",          "adam_update"),
     ("04-pretraining",       "check_mask_one",             "mask_one"),
     ("04-pretraining",       "check_info_nce",             "info_nce"),
     ("04-pretraining",       "check_nucleus",              "nucleus"),

@@ -6,6 +6,7 @@ import torch
 from _helpers import rejects
 
 from minillm.exercises.transformer import (
+    check_adam_update,
     check_article_mask,
     check_leak_test,
     check_rope_pairs,
@@ -158,3 +159,58 @@ def test_leak_test_that_reads_the_models_name_is_rejected(capsys):
 def test_leak_test_that_counts_its_calls_is_rejected(capsys):
     answers = iter([False, False, True, True, True, True] * 2)
     rejects(check_leak_test, lambda model, seq_len, vocab_size: next(answers), capsys, "Hint")
+
+
+# ---- exercise 5: Adam's step with its bias correction -----------------------------------------
+
+
+def adam_with(correct_m=True, correct_v=True, t_shift=0, root=np.sqrt, g_power=2):
+    """A learner's Adam step, right by default, with one slip switched on by an argument."""
+    def adam_update(p, g, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8):
+        beta1, beta2 = betas
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**g_power
+        m_hat = m / (1 - beta1 ** (t + t_shift)) if correct_m else m
+        v_hat = v / (1 - beta2 ** (t + t_shift)) if correct_v else v
+        return p - lr * m_hat / (root(v_hat) + eps), m, v
+    return adam_update
+
+
+def test_adam_update_the_reference_is_written_as_a_learner_would_passes(capsys):
+    assert check_adam_update(adam_with())
+    assert "✅" in capsys.readouterr().out
+
+
+def test_adam_update_in_place_on_p_passes(capsys):
+    def in_place(p, g, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8):
+        new_p, m, v = adam_with()(p, g, m, v, t, lr, betas, eps)
+        p[...] = new_p
+        return p, m, v
+
+    assert check_adam_update(in_place)
+
+
+@pytest.mark.parametrize("slip, hint_word", [
+    (dict(correct_m=False, correct_v=False), "bias correction"),
+    (dict(correct_v=False), "correct v too"),
+    (dict(correct_m=False), "correct m too"),
+    (dict(t_shift=1), "counting from 1"),
+    (dict(t_shift=-1), "divided by 0"),
+    (dict(root=lambda x: x), "square root"),
+    (dict(g_power=1), "nan or inf"),
+])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")     # the slips divide by 0, take sqrt(-1)
+def test_adam_update_with_a_typical_slip_gets_its_hint(slip, hint_word, capsys):
+    rejects(check_adam_update, adam_with(**slip), capsys, hint_word)
+
+
+def test_adam_update_that_returns_only_p_is_rejected(capsys):
+    rejects(check_adam_update, lambda p, g, m, v, t, lr, betas, eps: p - lr * g, capsys,
+            "(p, m, v)")
+
+
+def test_adam_update_with_the_wrong_betas_gets_the_formula(capsys):
+    def swapped(p, g, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8):
+        return adam_with()(p, g, m, v, t, lr, betas[::-1], eps)
+
+    rejects(check_adam_update, swapped, capsys, "beta1 * m + (1 - beta1) * g")

@@ -39,3 +39,13 @@ def leaks_future(model, seq_len, vocab_size):
         if not np.allclose(model(changed)[:, : t + 1], before[:, : t + 1]):
             return True
     return False
+
+
+def adam_update(p, g, m, v, t, lr, betas=(0.9, 0.999), eps=1e-8):
+    """Exercise 5: one Adam step with the bias correction; t = 1, 2, ... counts the steps."""
+    beta1, beta2 = betas
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g**2
+    m_hat = m / (1 - beta1**t)             # m and v start at 0: undo their pull towards 0
+    v_hat = v / (1 - beta2**t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v

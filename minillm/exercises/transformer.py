@@ -206,3 +206,92 @@ def _leak_test_models():
             "sees every token": (sees_everything, True), "sees the next token": (sees_next, True),
             "sees the last token at position 2": (sees_last_at_2, True),
             "position 0 sees token 1": (first_sees_second, True)}
+
+
+def check_adam_update(adam_update):
+    """Exercise 5: adam_update(p, g, m, v, t, lr, betas, eps) -> the new (p, m, v) of one Adam
+    step, with the bias correction, t = 1, 2, ... the number of the step.
+
+    Tried for four steps on a (3, 4) array from m = v = 0, each step fed the answer's own m and v,
+    against minillm.np.optim.adam_step; the typical slips (no bias correction, one of the two
+    corrections, steps counted from 0, no square root) get their own hints.
+    """
+    rng = np.random.default_rng(7)
+    start = rng.standard_normal((3, 4))
+    grads = [rng.standard_normal((3, 4)) * scale for scale in (1.0, 0.5, 2.0, 1.0)]
+    trajectory, hint = _run_adam_answer(adam_update, start, grads)
+    if hint:
+        return verdict(False, hint)
+    if close(trajectory, _adam_trajectory(start, grads)):
+        return verdict(True, "", "Your Adam step equals minillm.np.optim.adam_step (and "
+                                 "torch.optim.Adam).")
+    slips = {
+        "no_correction": "m and v start at 0, so for the first steps they are too small: divide "
+                         "m by (1 - beta1**t) and v by (1 - beta2**t) before the update (the bias "
+                         "correction).",
+        "m_only": "correct v too: v_hat = v / (1 - beta2**t).",
+        "v_only": "correct m too: m_hat = m / (1 - beta1**t).",
+        "t_from_0": "t is the number of this step counting from 1: at the first step the "
+                    "correction divides m by 1 - beta1**1 = 0.1.",
+        "no_sqrt": "divide by the square root of v_hat: p - lr * m_hat / (sqrt(v_hat) + eps).",
+    }
+    for slip, slip_hint in slips.items():
+        if close(trajectory, _adam_trajectory(start, grads, slip)):
+            return verdict(False, slip_hint)
+    return verdict(False, "m = beta1 * m + (1 - beta1) * g and v = beta2 * v + (1 - beta2) * g**2; "
+                          "then m_hat = m / (1 - beta1**t), v_hat = v / (1 - beta2**t) and "
+                          "p - lr * m_hat / (sqrt(v_hat) + eps). Return (p, m, v).")
+
+
+_ADAM_SETTINGS = {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8}
+
+
+def _run_adam_answer(adam_update, start, grads):
+    """(the answer's p after each step, stacked; None) or (None, hint)."""
+    p, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
+    trajectory = []
+    for t, g in enumerate(grads, start=1):
+        answer, hint = try_answer(adam_update, p.copy(), g.copy(), m.copy(), v.copy(), t,
+                                  _ADAM_SETTINGS["lr"], _ADAM_SETTINGS["betas"],
+                                  _ADAM_SETTINGS["eps"])
+        if hint:
+            return None, hint
+        if not isinstance(answer, (tuple, list)) or len(answer) != 3:
+            return None, (f"return the new (p, m, v), three arrays; yours returned "
+                          f"{type(answer).__name__}.")
+        p, m, v = (np.asarray(part, dtype=float) if _numeric(part) else None for part in answer)
+        if any(part is None or part.shape != start.shape for part in (p, m, v)):
+            return None, f"p, m and v must all be arrays of p's shape {start.shape}."
+        if not np.all(np.isfinite(p)):
+            return None, (f"at step t = {t} your p holds nan or inf: is something divided by 0 "
+                          f"(1 - beta**t is 0 only for t = 0; t starts at 1) or the square root "
+                          f"taken of a negative v (v averages g**2)?")
+        trajectory.append(p)
+    return np.stack(trajectory), None
+
+
+def _numeric(part):
+    try:
+        np.asarray(part, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _adam_trajectory(start, grads, slip=None):
+    """p after each step of Adam (minillm.np.optim.adam_step), or of a learner's slip."""
+    from minillm.np.optim import adam_step
+
+    lr, (beta1, beta2), eps = _ADAM_SETTINGS["lr"], _ADAM_SETTINGS["betas"], _ADAM_SETTINGS["eps"]
+    p, m, v, trajectory, state = start.copy(), 0.0, 0.0, [], {}
+    for t, g in enumerate(grads, start=1):
+        if slip is None:
+            adam_step({"p": p}, {"p": g}, state, lr, betas=(beta1, beta2), eps=eps)
+        else:
+            m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g**2
+            t_used = t + 1 if slip == "t_from_0" else t
+            m_hat = m if slip in ("no_correction", "v_only") else m / (1 - beta1**t_used)
+            v_hat = v if slip in ("no_correction", "m_only") else v / (1 - beta2**t_used)
+            p = p - lr * m_hat / ((v_hat if slip == "no_sqrt" else np.sqrt(v_hat)) + eps)
+        trajectory.append(p.copy())
+    return np.stack(trajectory)
