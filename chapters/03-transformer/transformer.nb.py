@@ -404,6 +404,18 @@ assert np.allclose(ours, minillm.np.feed_forward(ff_params, x))
 assert np.allclose(ours, ff(torch.from_numpy(x)).detach().numpy(), atol=1e-6)
 assert np.allclose(alone, ours[:, 3])
 
+# %% [markdown] id="e15-box"
+# > **原文 vs 实测** · article 003 §2(3)
+# >
+# > **原文** (in translation): the Transformer is based *entirely* on self-attention.
+# >
+# > **实测** (the cell above): in a layer with $d_\text{ff} = 4\,d_\text{model}$, the feed-forward
+# > network holds two thirds of the weights (printed above: about 65 %), and it is the only part
+# > that works on each token alone.
+# >
+# > **改正:** entirely without *recurrence and convolution* — Vaswani et al.'s own words — but
+# > with a position-wise feed-forward network in every layer, next to attention.
+
 # %% [markdown] id="4bc166ba"
 # **SwiGLU** (Shazeer, 2020), used by Llama, replaces "activate the widened vector" by "multiply
 # two widened vectors, one of them passed through SiLU as a *gate*":
@@ -1154,8 +1166,8 @@ assert worst <= 1e-5
 #
 # One of the five articles this course draws on (on GPT's principles and code) builds its "GPT"
 # from PyTorch's `nn.Transformer`, and calls it **without a mask** — a common tutorial pattern. As
-# printed there it would not even run (`nn.Transformer` wants a second, target sequence too), so
-# here it is in its simplest working form: embeddings, `nn.TransformerEncoder`, a linear head, and
+# written there it does not even run (the box below), so here it is in its simplest working form:
+# embeddings, `nn.TransformerEncoder` (what a one-sequence model needs), a linear head, and
 # `self.transformer(x)` with no mask. An encoder layer lets every token attend to every other token. For a model trained to
 # predict the next token, that is cheating: the answer is in the input, one position to the right.
 #
@@ -1181,6 +1193,46 @@ class ArticleGPT(nn.Module):
         x = self.tok_emb(ids) + self.pos_emb(torch.arange(ids.shape[1]))
         mask = nn.Transformer.generate_square_subsequent_mask(ids.shape[1]) if causal else None
         return self.head(self.transformer(x, mask=mask, is_causal=causal))  # article: mask=None
+
+# %% [markdown] id="e9-box"
+# > **原文 vs 实测** · article 002 §5.1 and §5.2
+# >
+# > **原文** (its "GPT", described): `self.transformer = nn.Transformer(embed_size, num_heads,
+# > num_layers)`, called as `self.transformer(x)` with no mask; trained with
+# > `criterion(outputs, target_tensor)`, the logits of shape (batch, seq, vocab).
+# >
+# > **实测** (the cell below): both lines, run on tensors of the article's shapes.
+# >
+# > **改正:** a decoder-only model is a stack of *encoder-style* layers with a causal mask (below,
+# > and `minillm.DecoderLM`); the loss takes logits flattened to (batch · seq, vocab) — or the vocab
+# > axis moved to position 1 — against targets shifted by one token.
+
+# %% id="e9-code"
+import warnings
+
+with warnings.catch_warnings():                      # (a performance hint about the layout)
+    warnings.simplefilter("ignore")
+    transformer = nn.Transformer(64, 4, 2)          # d_model, nhead, num_encoder_layers
+x = torch.randn(10, 2, 64)                          # (seq, batch, d_model)
+try:
+    transformer(x)
+except TypeError as err:
+    print("transformer(x) raises TypeError:",
+          "the target sequence 'tgt' is missing" if "tgt" in str(err) else str(err))
+
+logits, targets = torch.randn(4, 10, 100), torch.randint(100, (4, 10))   # (batch, seq, vocab)
+try:
+    nn.CrossEntropyLoss()(logits, targets)
+except RuntimeError:
+    print("CrossEntropyLoss()(logits, targets) raises RuntimeError: it reads axis 1 (seq = 10) "
+          "as the classes and expects targets of shape (4, 100)")
+square = torch.randn(4, 100, 100)                  # seq = vocab = 100: now it runs, wrongly
+targets = torch.randint(100, (4, 100))
+as_written = nn.CrossEntropyLoss()(square, targets).item()
+right = nn.CrossEntropyLoss()(square.flatten(0, 1), targets.flatten()).item()
+print(f"with seq = vocab it runs: loss {as_written:.3f}, the right loss {right:.3f}")
+assert abs(as_written - right) > 1e-3
+
 
 # %% [markdown] id="d8a5e3fd"
 # **Measurement 1, before any training**: change one token, at position $t + 1 = 11$, and see which
