@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from minillm import DecoderLM, Encoder, TransformerConfig
 from minillm.data import seq2seq_batch
 from minillm.functional import cross_entropy
+from minillm.np import objectives as np_objectives
 from minillm.objectives import (
     IGNORE_INDEX,
     MaskedLMModel,
@@ -314,6 +316,25 @@ def test_clip_loss_rejects_unpaired_batches_and_bad_temperatures():
     for bad in (0.0, -0.1, torch.tensor([0.1, 0.2])):
         with pytest.raises(ValueError, match="temperature must be one positive number"):
             clip_loss(torch.randn(4, 8), torch.randn(4, 8), temperature=bad)
+
+
+def test_clip_loss_numpy_twin_equals_pytorch_and_its_backward_equals_autograd():
+    images = torch.randn(6, 5, generator=gen(), dtype=torch.float64, requires_grad=True)
+    texts = torch.randn(6, 5, generator=gen(1), dtype=torch.float64, requires_grad=True)
+    loss = clip_loss(images, texts, temperature=0.3)
+    loss.backward(torch.tensor(2.0, dtype=torch.float64))
+    a, b = images.detach().numpy(), texts.detach().numpy()
+    assert np_objectives.clip_loss(a, b, 0.3) == pytest.approx(loss.item(), rel=1e-12)
+    dimages, dtexts = np_objectives.clip_loss_backward(2.0, a, b, 0.3)
+    np.testing.assert_allclose(dimages, images.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dtexts, texts.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_clip_loss_numpy_twin_rejects_what_the_pytorch_one_rejects():
+    with pytest.raises(ValueError, match=r"image_emb and text_emb must both be \(batch, d\)"):
+        np_objectives.clip_loss(np.zeros((4, 8)), np.zeros((5, 8)))
+    with pytest.raises(ValueError, match="temperature must be one positive number"):
+        np_objectives.clip_loss_backward(1.0, np.ones((4, 8)), np.ones((4, 8)), temperature=0)
 
 
 def test_mean_pool_leaves_padding_out():
