@@ -9,6 +9,8 @@
 - contrastive sentence embeddings (SimCSE): the two dropout views   `mean_pool`,
   of a sentence should be closer to each other than to any other   `contrastive_loss`,
   sentence in the batch.                                           `simcse_loss`
+- contrastive image-text pretraining (CLIP): each image should      `clip_loss`
+  pick out its own caption in the batch, and each caption its image.
 
 Every `*_loss(model, batch)` has the signature `minillm.train.train` takes as its loss_fn.
 The losses use torch's fused `F.cross_entropy`: the same value as the course's own
@@ -300,6 +302,27 @@ def contrastive_loss(emb_a, emb_b, temperature=0.05):
                          f"and {tuple(emb_b.shape)}")
     similarity = F.normalize(emb_a, dim=-1) @ F.normalize(emb_b, dim=-1).T / temperature
     return F.cross_entropy(similarity, torch.arange(len(emb_a), device=emb_a.device))
+
+
+def clip_loss(image_emb, text_emb, temperature=0.07):
+    """CLIP's symmetric InfoNCE (Radford et al. 2021): row i of image_emb and row i of text_emb
+    are a matching (image, caption) pair, every other pairing in the batch a mismatch.
+
+    image_emb, text_emb: (batch, d). With s_ij = cos(image_i, text_j) / temperature the loss is
+    the mean of the two directions, image -> text (each image picks its caption among the batch's
+    captions, a softmax over row i of s) and text -> image (each caption picks its image, a
+    softmax over column j):
+    (contrastive_loss(image_emb, text_emb) + contrastive_loss(text_emb, image_emb)) / 2.
+    temperature: a positive float or a 0-d tensor (CLIP learns it as exp(-log_scale)).
+    """
+    if image_emb.shape != text_emb.shape or image_emb.ndim != 2:
+        raise ValueError(f"image_emb and text_emb must both be (batch, d), got "
+                         f"{tuple(image_emb.shape)} and {tuple(text_emb.shape)}")
+    if torch.as_tensor(temperature).numel() != 1 or not torch.as_tensor(temperature).item() > 0:
+        raise ValueError(f"temperature must be one positive number, got {temperature}")
+    similarity = F.normalize(image_emb, dim=-1) @ F.normalize(text_emb, dim=-1).T / temperature
+    targets = torch.arange(len(image_emb), device=image_emb.device)
+    return (F.cross_entropy(similarity, targets) + F.cross_entropy(similarity.T, targets)) / 2
 
 
 def simcse_loss(model, batch, temperature=0.05):

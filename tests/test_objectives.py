@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from minillm import DecoderLM, Encoder, TransformerConfig
 from minillm.data import seq2seq_batch
 from minillm.functional import cross_entropy
+from minillm.np import objectives as np_objectives
 from minillm.objectives import (
     IGNORE_INDEX,
     MaskedLMModel,
     causal_lm_loss,
+    clip_loss,
     contrastive_loss,
     mask_tokens,
     masked_lm_loss,
@@ -274,6 +277,64 @@ def test_contrastive_loss_is_smallest_when_each_pair_is_identical():
         assert contrastive_loss(a, noisy, temperature=0.5).item() > best
     orthogonal = torch.eye(16)
     assert contrastive_loss(orthogonal, orthogonal).item() < 1e-6
+
+
+def test_clip_loss_equals_a_hand_computation_of_both_directions():
+    images = torch.randn(5, 8, generator=gen(), dtype=torch.float64)
+    texts = torch.randn(5, 8, generator=gen(1), dtype=torch.float64)
+    t = 0.2
+    s = [[torch.dot(images[i], texts[j]).item() / (images[i].norm() * texts[j].norm()).item() / t
+          for j in range(5)] for i in range(5)]
+    image_to_text = sum(-math.log(math.exp(s[i][i]) / sum(math.exp(v) for v in s[i]))
+                        for i in range(5)) / 5
+    text_to_image = sum(-math.log(math.exp(s[j][j]) / sum(math.exp(s[i][j]) for i in range(5)))
+                        for j in range(5)) / 5
+    expected = (image_to_text + text_to_image) / 2
+    assert clip_loss(images, texts, temperature=t).item() == pytest.approx(expected, rel=1e-12)
+    # the same as SimCSE's one-way loss taken both ways, and symmetric in its two arguments
+    both_ways = (contrastive_loss(images, texts, t) + contrastive_loss(texts, images, t)) / 2
+    assert clip_loss(images, texts, t).item() == pytest.approx(both_ways.item(), rel=1e-12)
+    assert clip_loss(texts, images, t).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_clip_loss_takes_a_learned_temperature_and_sends_it_a_gradient():
+    images = torch.randn(6, 4, generator=gen())
+    texts = images + 0.1 * torch.randn(6, 4, generator=gen(1))
+    log_scale = torch.tensor(math.log(1 / 0.07), requires_grad=True)
+    loss = clip_loss(images, texts, temperature=1 / log_scale.exp())
+    loss.backward()
+    # matching pairs are the most similar, so a sharper softmax (larger scale) lowers the loss
+    assert log_scale.grad.item() < 0
+    assert loss.item() == pytest.approx(clip_loss(images, texts, 0.07).item(), rel=1e-5)
+
+
+def test_clip_loss_rejects_unpaired_batches_and_bad_temperatures():
+    with pytest.raises(ValueError, match=r"image_emb and text_emb must both be \(batch, d\)"):
+        clip_loss(torch.randn(4, 8), torch.randn(5, 8))
+    with pytest.raises(ValueError, match=r"image_emb and text_emb must both be \(batch, d\)"):
+        clip_loss(torch.randn(4), torch.randn(4))
+    for bad in (0.0, -0.1, torch.tensor([0.1, 0.2])):
+        with pytest.raises(ValueError, match="temperature must be one positive number"):
+            clip_loss(torch.randn(4, 8), torch.randn(4, 8), temperature=bad)
+
+
+def test_clip_loss_numpy_twin_equals_pytorch_and_its_backward_equals_autograd():
+    images = torch.randn(6, 5, generator=gen(), dtype=torch.float64, requires_grad=True)
+    texts = torch.randn(6, 5, generator=gen(1), dtype=torch.float64, requires_grad=True)
+    loss = clip_loss(images, texts, temperature=0.3)
+    loss.backward(torch.tensor(2.0, dtype=torch.float64))
+    a, b = images.detach().numpy(), texts.detach().numpy()
+    assert np_objectives.clip_loss(a, b, 0.3) == pytest.approx(loss.item(), rel=1e-12)
+    dimages, dtexts = np_objectives.clip_loss_backward(2.0, a, b, 0.3)
+    np.testing.assert_allclose(dimages, images.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dtexts, texts.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_clip_loss_numpy_twin_rejects_what_the_pytorch_one_rejects():
+    with pytest.raises(ValueError, match=r"image_emb and text_emb must both be \(batch, d\)"):
+        np_objectives.clip_loss(np.zeros((4, 8)), np.zeros((5, 8)))
+    with pytest.raises(ValueError, match="temperature must be one positive number"):
+        np_objectives.clip_loss_backward(1.0, np.ones((4, 8)), np.ones((4, 8)), temperature=0)
 
 
 def test_mean_pool_leaves_padding_out():
