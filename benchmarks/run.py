@@ -1,19 +1,23 @@
-"""Benchmarks: minillm's GPT against Hugging Face's GPT2LMHeadModel, and the KV cache.
+"""Benchmarks: minillm's GPT against a plain PyTorch GPT, Hugging Face's GPT2LMHeadModel, and
+the KV cache.
 
     python benchmarks/run.py              # the full run (a few minutes on 2 CPU cores)
     python benchmarks/run.py --no-smollm2 # without the real model (SmolLM2-135M-Instruct)
     python benchmarks/run.py --quick      # seconds: checks that the script works, not speed
+    python benchmarks/run.py --training-only  # the training table alone (to /tmp unless --out)
 
 Not part of the test suite: speed depends on the machine and on whatever else runs on it.
 What it measures, in one process on one machine:
 
-1. Training tokens/second of minillm's DecoderLM and of transformers' GPT2LMHeadModel at the same
-   configuration, with the same weights (minillm's are copied from the HF model by
-   `minillm.convert.from_hf_gpt2`), the same batches (pydoc text, one token per character), the
-   same optimizer (torch.optim.AdamW) and the same loss (F.cross_entropy on the logits). HF runs
-   its default attention (sdpa), minillm its fused path (need_weights=False). Warm-up steps
-   are not timed; the two models take turns, repeat after repeat, and the median is reported,
-   so a machine that gets busier or quieter halfway through treats both alike.
+1. Training tokens/second of minillm's DecoderLM, of a plain PyTorch GPT of the same shape and
+   math without any checks (benchmarks/plain_gpt.py: what minillm's own overhead costs), and of
+   transformers' GPT2LMHeadModel at the same configuration, with the same weights (minillm's
+   are copied from the HF model by `minillm.convert.from_hf_gpt2`, the plain model's from
+   minillm's), the same batches (pydoc text, one token per character), the same optimizer
+   (torch.optim.AdamW) and the same loss (F.cross_entropy on the logits). HF runs its default
+   attention (sdpa), minillm its fused path (need_weights=False). Warm-up steps are not timed;
+   then the models take turns step by step (ABCD, BCDA, ...), and the median step is reported,
+   so a machine that gets busier or quieter halfway through treats them all alike.
 2. Generation tokens/second: minillm's `generate`, greedy, with and without the KV cache, and
    HF's `generate` (with its cache), for the same new tokens from the same short prompt.
 3. Peak memory: how much the process's resident memory (RSS) grew above where it stood before
@@ -59,6 +63,9 @@ from minillm.tokenizers import CharTokenizer
 from minillm.transformer import DecoderLM
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from plain_gpt import PlainGPT, from_minillm  # noqa: E402  (benchmarks/ is not a package)
+
 PROMPT = "for x in"          # 8 characters = 8 tokens
 
 
@@ -77,14 +84,17 @@ class Setup:
                 f"seq {self.seq_len}, batch {self.batch_size}")
 
 
+# "baby": nanoGPT's CPU configuration (4 layers, 4 heads, d_model 128, block 64, batch 12), where
+# the fixed per-step costs weigh most.
 FULL = dict(
-    train=[Setup("tiny", 64, 2, 4, 128, 16), Setup("small", 256, 4, 4, 256, 8)],
+    train=[Setup("baby", 128, 4, 4, 64, 12), Setup("tiny", 64, 2, 4, 128, 16),
+           Setup("small", 256, 4, 4, 256, 8)],
     generate=Setup("small", 256, 4, 4, 512, 1), new_tokens=256,
-    warmup=3, repeats=7, steps=3, generate_repeats=3)
+    warmup=3, repeats=15, generate_repeats=3)
 QUICK = dict(
     train=[Setup("tiny", 64, 2, 4, 64, 4)],
     generate=Setup("tiny", 64, 2, 4, 64, 1), new_tokens=32,
-    warmup=1, repeats=2, steps=2, generate_repeats=1)
+    warmup=1, repeats=2, generate_repeats=1)
 # The real model: a prompt of about 200 tokens, 64 new ones; loads and runs take turns.
 SMOLLM2 = dict(real=True, prompt_tokens=200, new_tokens=64, load_repeats=2, repeats=3)
 # --quick: the same functions on a tiny random grouped-query Llama (4 query heads, 2 key/value)
@@ -115,6 +125,18 @@ def machine_lines(load_at_start):
 
 def load_average():
     return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
+
+
+def load_lines(load_at_start):
+    """A warning when other processes wanted the cores too (load average >= cores)."""
+    loads = [float(x) for x in (load_at_start, load_average()) if x != "n/a"]
+    if not loads or max(loads) < os.cpu_count():
+        return []
+    return [f"**Measured under load**: the load average reached {max(loads):.1f} on "
+            f"{os.cpu_count()} cores, so other processes were taking turns on them. The "
+            "absolute tokens/s are lower than on a quiet machine and move from run to run; the "
+            "ratios, between models taking turns step by step in one process, are what to read.",
+            ""]
 
 
 # ---- memory --------------------------------------------------------------------------------
@@ -193,6 +215,8 @@ def with_fused_gelu(hf):
 def logits_of(model):
     if isinstance(model, DecoderLM):
         return lambda x: model(x, need_weights=False)[0]
+    if isinstance(model, PlainGPT):
+        return model
     return lambda x: model(input_ids=x).logits
 
 
@@ -214,29 +238,34 @@ def train_steps(forward, optimizer, batch_list):
 
 
 def bench_training(setup, ids, vocab_size, plan):
-    """{"minillm"/"hf"/"hf_fused_gelu": {"tokens_s": median, "all": [...], "loss": float,
-    "mib": float}}."""
+    """{"minillm"/"plain"/"hf"/"hf_fused_gelu": {"tokens_s": median, "all": [...],
+    "cpu_tokens_s": the median by CPU time, "loss": float, "mib": float}}: one step per model
+    in turn, the order rotating from step to step."""
     ours, hf = twin_models(setup, vocab_size)
-    models = {"minillm": ours, "hf": hf, "hf_fused_gelu": with_fused_gelu(hf)}
-    data = batches(ids, setup, plan["warmup"] + plan["repeats"] * plan["steps"])
+    models = {"minillm": ours, "plain": from_minillm(ours), "hf": hf,
+              "hf_fused_gelu": with_fused_gelu(hf)}
+    data = batches(ids, setup, plan["warmup"] + plan["repeats"])
     runs = {}
     for name, model in models.items():
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
         with RssGrowth() as rss:                        # the first steps: state is created here
             train_steps(logits_of(model), optimizer, data[:plan["warmup"]])
-        runs[name] = dict(forward=logits_of(model), optimizer=optimizer, all=[], mib=rss.mib)
-    tokens = plan["steps"] * setup.batch_size * setup.seq_len
+        runs[name] = dict(forward=logits_of(model), optimizer=optimizer, all=[], cpu=[],
+                          mib=rss.mib)
+    tokens = setup.batch_size * setup.seq_len
+    names = list(runs)
     for r in range(plan["repeats"]):
-        chunk = data[plan["warmup"] + r * plan["steps"]:][:plan["steps"]]
-        order = list(runs) if r % 2 == 0 else list(runs)[::-1]   # take turns going first
-        for name in order:
+        batch = data[plan["warmup"] + r:][:1]
+        for name in names[r % len(names):] + names[:r % len(names)]:   # ABCD, BCDA, ...
             run = runs[name]
-            start = time.perf_counter()
-            run["loss"] = train_steps(run["forward"], run["optimizer"], chunk)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            run["loss"] = train_steps(run["forward"], run["optimizer"], batch)
+            run["cpu"].append(tokens / (time.process_time() - cpu_start))
             run["all"].append(tokens / (time.perf_counter() - start))
     for run in runs.values():
         run["tokens_s"] = statistics.median(run["all"])
+        run["cpu_tokens_s"] = statistics.median(run["cpu"])
     return runs
 
 
@@ -434,7 +463,8 @@ def profile_training(setup, ids, vocab_size, rows=12):
     from torch.profiler import ProfilerActivity, profile
 
     data = batches(ids, setup, 5, seed=1)
-    for name, model in zip(("minillm", "HF"), twin_models(setup, vocab_size)):
+    ours, hf = twin_models(setup, vocab_size)
+    for name, model in zip(("minillm", "plain", "HF"), (ours, from_minillm(ours), hf)):
         optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
         train_steps(logits_of(model), optimizer, data[:2])
         with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -450,22 +480,31 @@ def mib(value):
 
 def training_table(results, plan):
     lines = [f"### Training: forward + backward + AdamW step (float32), tokens/s, median of "
-             f"{plan['repeats']} × {plan['steps']} steps",
+             f"{plan['repeats']} steps each, the models taking turns step by step",
              "",
-             "| config | minillm DecoderLM | HF GPT2LMHeadModel (sdpa) | minillm / HF "
+             "| config | minillm DecoderLM | plain PyTorch GPT | minillm / plain "
+             "| HF GPT2LMHeadModel (sdpa) | minillm / HF "
              "| HF with fused GELU | minillm / HF fused GELU "
+             "| by CPU time: minillm / plain | minillm / HF "
              "| memory added: minillm | memory added: HF |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for setup, runs in results:
-        ours, hf, fused = runs["minillm"], runs["hf"], runs["hf_fused_gelu"]
-        lines.append(f"| {setup.describe()} | {ours['tokens_s']:,.0f} | {hf['tokens_s']:,.0f} | "
-                     f"{ours['tokens_s'] / hf['tokens_s']:.2f}× | {fused['tokens_s']:,.0f} | "
-                     f"{ours['tokens_s'] / fused['tokens_s']:.2f}× | {mib(ours['mib'])} | "
-                     f"{mib(hf['mib'])} |")
-    losses = "; ".join(f"{setup.name}: minillm {runs['minillm']['loss']:.4f}, HF "
-                       f"{runs['hf']['loss']:.4f}, HF fused GELU "
+        ours, plain = runs["minillm"]["tokens_s"], runs["plain"]["tokens_s"]
+        hf, fused = runs["hf"]["tokens_s"], runs["hf_fused_gelu"]["tokens_s"]
+        cpu = {name: run["cpu_tokens_s"] for name, run in runs.items()}
+        lines.append(f"| {setup.describe()} | {ours:,.0f} | {plain:,.0f} | {ours / plain:.2f}× "
+                     f"| {hf:,.0f} | {ours / hf:.2f}× | {fused:,.0f} | {ours / fused:.2f}× | "
+                     f"{cpu['minillm'] / cpu['plain']:.2f}× | {cpu['minillm'] / cpu['hf']:.2f}× | "
+                     f"{mib(runs['minillm']['mib'])} | {mib(runs['hf']['mib'])} |")
+    losses = "; ".join(f"{setup.name}: minillm {runs['minillm']['loss']:.4f}, plain "
+                       f"{runs['plain']['loss']:.4f}, HF {runs['hf']['loss']:.4f}, HF fused GELU "
                        f"{runs['hf_fused_gelu']['loss']:.4f}" for setup, runs in results)
     lines += ["", f"Same weights and batches: the loss after the last timed step — {losses}.",
+              "Plain PyTorch GPT: benchmarks/plain_gpt.py, the same shape and math as minillm's "
+              "model (the same logits, bit for bit) written without any checks: minillm / plain "
+              "is what minillm's own code costs. By CPU time: the same ratios from the CPU seconds "
+              "the process used per step (time.process_time) instead of the clock's; with one "
+              "thread on a busy machine they leave out the time spent waiting for a core.",
               "HF with fused GELU: the same model with `activation_function="
               "\"gelu_pytorch_tanh\"`, GPT-2's default written as separate operations replaced "
               "by PyTorch's fused kernel (the same function up to float rounding)."]
@@ -550,11 +589,12 @@ def report(train_results, gen_setup, gen_results, smollm2, plan, quick, load_at_
     title = "## Benchmark results" + (" (--quick: a smoke run, not a measurement)" if quick
                                       else "")
     real = [] if smollm2 is None else [*smollm2_table(*smollm2), ""]
+    generation = [] if gen_results is None else [
+        *generation_table(gen_setup, gen_results, plan["new_tokens"], len(PROMPT)), ""]
     return "\n".join([
-        title, "", *machine_lines(load_at_start), "",
+        title, "", *machine_lines(load_at_start), "", *load_lines(load_at_start),
         *training_table(train_results, plan), "",
-        *generation_table(gen_setup, gen_results, plan["new_tokens"], len(PROMPT)), "",
-        *real,
+        *generation, *real,
         "Memory added: how far the process's resident memory (RSS) rose above where it stood "
         "just before (training: the warm-up steps, which create gradients and AdamW's state; "
         f"generation: the timed runs). Peak RSS of the whole benchmark process: "
@@ -576,9 +616,11 @@ def parse_args(argv):
                         help="the SmolLM2-135M-Instruct rows against HF from the same GGUF file "
                         "(with --quick: a tiny random grouped-query Llama instead); "
                         "--no-smollm2 skips them")
+    parser.add_argument("--training-only", action="store_true",
+                        help="the training table alone (no generation, no SmolLM2)")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write the Markdown table (default: "
-                        "benchmarks/results.md; with --quick, nowhere)")
+                        "benchmarks/results.md; with --quick or --training-only, nowhere)")
     return parser.parse_args(argv)
 
 
@@ -596,19 +638,20 @@ def main(argv=None):
     for setup in plan["train"]:
         print(f"training: {setup.describe()} ...", flush=True)
         train_results.append((setup, bench_training(setup, ids, tokenizer.vocab_size, plan)))
-    print("generation ...", flush=True)
-    gen_results = bench_generation(plan["generate"], tokenizer.vocab_size,
-                                   tokenizer.encode(PROMPT), plan["new_tokens"],
-                                   plan["generate_repeats"])
-    smollm2 = None
-    if args.smollm2:
+    gen_results = smollm2 = None
+    if not args.training_only:
+        print("generation ...", flush=True)
+        gen_results = bench_generation(plan["generate"], tokenizer.vocab_size,
+                                       tokenizer.encode(PROMPT), plan["new_tokens"],
+                                       plan["generate_repeats"])
+    if args.smollm2 and not args.training_only:
         real_plan = SMOLLM2_QUICK if args.quick else SMOLLM2
         print("SmolLM2 ..." if real_plan["real"] else "tiny grouped-query Llama ...", flush=True)
         smollm2 = (bench_smollm2(real_plan), real_plan)
     text = report(train_results, plan["generate"], gen_results, smollm2, plan, args.quick,
                   load_at_start)
     print(text)
-    out = args.out or (None if args.quick else HERE / "results.md")
+    out = args.out or (None if args.quick or args.training_only else HERE / "results.md")
     if out is not None:
         out.write_text(text, encoding="utf-8")
         print(f"written to {out}")

@@ -40,6 +40,31 @@ def causal_mask(seq_q, seq_k=None, device=None):
     return torch.ones(seq_q, seq_k, dtype=torch.bool, device=device).tril(diagonal=seq_k - seq_q)
 
 
+_SHARED_CAUSAL = {}          # (seq_q, seq_k, device) -> the shared mask; the newest 64 kept
+
+
+def shared_causal_mask(seq_q, seq_k=None, device=None):
+    """causal_mask(seq_q, seq_k, device), made once and shared: the mask a model passes to its
+    layers when nothing is padded. Attention knows this very tensor without reading it (every
+    key visible when seq_q = 1, exactly causal when seq_q = seq_k), where another mask costs a
+    comparison per layer. Shared: never modify it in place. Made outside inference mode so that
+    a mask first made in it still serves training later."""
+    seq_k = seq_q if seq_k is None else seq_k
+    device = torch.empty(0).device if device is None else torch.device(device)   # the default
+    key = (seq_q, seq_k, device)
+    if key not in _SHARED_CAUSAL:
+        if len(_SHARED_CAUSAL) >= 64:
+            del _SHARED_CAUSAL[next(iter(_SHARED_CAUSAL))]
+        with torch.inference_mode(False):
+            _SHARED_CAUSAL[key] = causal_mask(seq_q, seq_k, device)
+    return _SHARED_CAUSAL[key]
+
+
+def _is_shared_causal(mask):
+    """True if mask is the very tensor shared_causal_mask gave for its shape and device."""
+    return mask.ndim == 2 and _SHARED_CAUSAL.get((*mask.shape, mask.device)) is mask
+
+
 def padding_mask(is_token):
     """(batch, 1, 1, seq_k) bool from is_token: (batch, seq_k) bool, True = a real token."""
     is_token = torch.as_tensor(is_token, dtype=torch.bool)
@@ -104,18 +129,23 @@ def _checked_mask(mask, q, k, v):
 def _fused_attention(q, k, v, mask, scale):
     """scaled_dot_product_attention's output through PyTorch's fused kernel. k and v may hold
     fewer heads than q (grouped-query attention, from grouped_query_attention)."""
-    if mask is not None and mask.all():
+    # The model's shared causal mask is known without reading it: one query row sees every
+    # key; a square one is exactly causal; any other query sees key 0 at least.
+    shared = mask is not None and _is_shared_causal(mask)
+    if mask is not None and (mask.shape[0] == 1 if shared else mask.all()):
         # Every query may see every key (one new token read through a KV cache): the kernel
         # is several times faster without a mask to read than with one that hides nothing.
-        mask = None
+        mask, shared = None, False
     grouped = q.ndim >= 3 and q.shape[-3] != k.shape[-3]
-    if mask is not None and _is_plain_causal(mask):
+    if mask is not None and (mask.shape[0] == mask.shape[1] if shared
+                             else _is_plain_causal(mask)):
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale,
                                              enable_gqa=grouped)
         return _nan_where_explicit_is_nan(out, q, k, v)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale,
                                          enable_gqa=grouped)
-    if mask is not None:   # some kernels give NaN for a query that sees no key: make it 0
+    # some kernels give NaN for a query that sees no key: make it 0
+    if mask is not None and not shared:
         sees_nothing = ~mask.any(dim=-1, keepdim=True)
         if sees_nothing.any():
             out = out.masked_fill(sees_nothing, 0.0)

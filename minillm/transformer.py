@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from minillm.attention import MultiHeadAttention, causal_mask, padding_mask
-from minillm.checks import check_is_token, check_ndim, check_seq_len, check_token_ids
+from minillm.attention import MultiHeadAttention, padding_mask, shared_causal_mask
+from minillm.checks import check_is_token, check_ndim, check_seq_len
 from minillm.config import TransformerConfig
 from minillm.layers import Embedding, FeedForward, Linear, build_norm
 from minillm.positional import LearnedPositions, sinusoidal_encoding
@@ -74,7 +74,7 @@ def _causal_padding_mask(ids, is_token, past):
     True = may attend; with is_token, padding keys are hidden too: (batch, 1, seq, past + seq).
     The cache does not remember padding: is_token flags every key, (batch, past + seq), the
     cached tokens' flags first (generation from left-padded prompts passes them at each step)."""
-    mask = causal_mask(ids.shape[1], past + ids.shape[1], device=ids.device)
+    mask = shared_causal_mask(ids.shape[1], past + ids.shape[1], device=ids.device)
     return mask if is_token is None else mask & _padding_mask(ids, is_token, past)
 
 
@@ -102,6 +102,12 @@ def _logits(model, x):
     if model.cfg.norm_first:
         x = model.final_norm(x)
     return lm_logits(model, x)
+
+
+def _dropout(dropout, x):
+    """dropout(x), skipping the call when it would return x unchanged (p = 0: every model of the
+    course but the ones that study dropout)."""
+    return dropout(x) if dropout.p else x
 
 
 def _norm(cfg):
@@ -141,10 +147,10 @@ class EncoderLayer(nn.Module):
 
     def _drop(self, out_and_weights):
         out, weights = out_and_weights
-        return self.dropout(out), weights
+        return _dropout(self.dropout, out), weights
 
     def _feed_forward(self, h):
-        return self.dropout(self.ff(h)), None
+        return _dropout(self.dropout, self.ff(h)), None
 
 
 class DecoderLayer(nn.Module):
@@ -178,10 +184,10 @@ class DecoderLayer(nn.Module):
 
     def _drop(self, out_and_weights):
         out, weights = out_and_weights
-        return self.dropout(out), weights
+        return _dropout(self.dropout, out), weights
 
     def _feed_forward(self, h):
-        return self.dropout(self.ff(h)), None
+        return _dropout(self.dropout, self.ff(h)), None
 
 
 class _Embedded(nn.Module):
@@ -204,10 +210,9 @@ class _Embedded(nn.Module):
         """ids: (batch, seq) ints at positions offset, offset + 1, ... -> (batch, seq, d_model).
         offset > 0 when earlier tokens are held in a KV cache."""
         ids = as_token_ids("ids", ids, self.tok_emb.weight.device)
-        check_token_ids(ids, self.cfg.vocab_size)
+        x = self.tok_emb(ids)                # checks the ids: integers in [0, vocab_size)
         seq = ids.shape[1]
         check_seq_len(offset + seq, self.cfg.max_seq_len)
-        x = self.tok_emb(ids)
         if self.cfg.positional == "learned":
             x = x + self.pos_emb(seq, offset)
         elif self.cfg.positional == "sinusoidal":
@@ -218,7 +223,7 @@ class _Embedded(nn.Module):
                                  else self._segment_ids(segments, ids))
         if self.cfg.embedding_norm:
             x = self.emb_norm(x)
-        return self.emb_dropout(x)
+        return _dropout(self.emb_dropout, x)
 
     def _segment_ids(self, segments, ids):
         """segments as a tensor: (batch, seq) ints in [0, n_segments), one per token of ids."""

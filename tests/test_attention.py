@@ -130,6 +130,21 @@ def test_causal_mask_with_more_keys_than_queries_treats_queries_as_the_last_posi
         assert (M.causal_mask(seq_q, seq_k).numpy() == mnp.causal_mask(seq_q, seq_k)).all()
 
 
+@pytest.mark.parametrize("seq_q, seq_k", [(1, 1), (1, 6), (4, 4), (3, 7)])
+def test_the_shared_causal_mask_is_made_once_and_attends_bit_for_bit_like_a_fresh_one(seq_q,
+                                                                                       seq_k):
+    from minillm.attention import grouped_query_attention, shared_causal_mask
+
+    shared = shared_causal_mask(seq_q, seq_k)
+    assert shared is shared_causal_mask(seq_q, seq_k, device="cpu")
+    assert torch.equal(shared, M.causal_mask(seq_q, seq_k))
+    q = torch.randn(2, 4, seq_q, 8)
+    k, v = torch.randn(2, 2, seq_k, 8), torch.randn(2, 2, seq_k, 8)
+    fresh = M.causal_mask(seq_q, seq_k)           # read and compared, not recognised
+    assert torch.equal(grouped_query_attention(q, k, v, shared),
+                       grouped_query_attention(q, k, v, fresh))
+
+
 def test_padding_mask_hides_padding_keys_from_every_query_and_head():
     mask = mnp.padding_mask(IS_TOKEN)
     assert mask.shape == (2, 1, 1, 6) and mask.dtype == bool
