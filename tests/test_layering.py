@@ -47,7 +47,7 @@ LAYERS = {
     "satellites": ["minillm.objectives", "minillm.checkpoint", "minillm.train",
                    "minillm.distill", "minillm.ddp", "minillm.tensor_parallel",
                    "minillm.generate", "minillm.constrained", "minillm.chat", "minillm.finetune",
-                   "minillm.quantize", "minillm.prune", "minillm.interpret",
+                   "minillm.quantize", "minillm.prune", "minillm.scaling", "minillm.interpret",
                    "minillm.probe", "minillm.editing", "minillm.moe", "minillm.vit",
                    "minillm.convert", "minillm.pretrained", "minillm.viz"],
     # 3. tools: the command line, the exercise checkers, and what keeps the chapters in shape

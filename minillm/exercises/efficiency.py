@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from minillm import scaling
 from minillm.exercises import as_numbers, close, try_answer, verdict
 from minillm.prune import magnitude_mask
 from minillm.quantize import dequantize, quantize_per_channel
@@ -77,7 +78,7 @@ def check_training_flops(training_flops):
             return verdict(False, hint)
         if as_numbers(answer) is None:
             return verdict(False, f"return one number, not {type(answer).__name__}.")
-        want = 6 * n_params * n_tokens
+        want = scaling.training_flops(n_params, n_tokens)
         if np.isclose(answer, 2 * n_params * n_tokens):
             return verdict(False, "2N per token is the forward pass only; backward costs twice "
                                   "the forward.")
