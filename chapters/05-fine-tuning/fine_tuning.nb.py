@@ -385,6 +385,9 @@ assert unk_share > 0.5
 # below); we allow $10^{-4}$:
 
 # %% id="2086c9a0"
+# tolerance: abs=2e-5
+# (the float32 rounding printed here differs with the CPU's kernels: 2.1e-05 native,
+# 2.6e-05 portable; the claim asserted is that it stays under 1e-4)
 body = copy.deepcopy(gpt)
 add_lora(body, rank=4)
 torch.manual_seed(0)
