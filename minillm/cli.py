@@ -122,7 +122,8 @@ def _add_train_parser(commands):
     _setting(run, "--batch-size", "windows per batch", type=int, metavar="N")
     _setting(run, "--steps", "optimizer steps in the whole run", type=int, metavar="N")
     _setting(run, "--lr", "peak learning rate (AdamW, warm-up then cosine decay)", type=float)
-    _setting(run, "--warmup", "linear warm-up steps", type=int, metavar="N")
+    _setting(run, "--warmup", "linear warm-up steps, from lr 0 at step 0 to the peak at step N",
+             type=int, metavar="N")
     _setting(run, "--weight-decay", "AdamW's decoupled weight decay on matrices and "
              "embeddings (not on biases and norm gains)", type=float, metavar="W")
     _setting(run, "--eval-every", "evaluate, print a line and save a checkpoint every N steps",

@@ -85,6 +85,9 @@ def clip_grad_norm(grads, max_norm):
     return {name: g * scale for name, g in grads.items()}, total_norm
 
 
+ADAMW_STATE = ("step", "m", "v")   # what AdamW keeps per parameter (adamw_step's state)
+
+
 class AdamW(torch.optim.Optimizer):
     """adamw_step as a torch.optim.Optimizer: parameter groups (say, decayed and not), a
     state_dict a checkpoint can save, and `optimizer.step()` after `loss.backward()`.

@@ -1,6 +1,9 @@
 """The training loop: AdamW, warm-up + cosine learning rate, gradient clipping, evaluation, a
 progress bar, a loss plot that redraws as it trains, and checkpoints a run can resume from.
 
+The optimizer, the clipping and the schedule are the course's own (minillm.optim, the twin of
+minillm.np.optim, proven equal to torch.optim there), so the loop runs the pieces a learner built.
+
 One loop trains every model in the course. It asks for two functions:
 
     loss_fn(model, batch) -> scalar loss     (the objectives in minillm.objectives)
@@ -22,6 +25,7 @@ import matplotlib.pyplot as plt
 import torch
 from tqdm.auto import tqdm
 
+from minillm import optim
 from minillm.checkpoint import rng_states, save_checkpoint, set_rng_states
 from minillm.config import check_int, check_number, check_probability
 
@@ -34,7 +38,8 @@ class TrainConfig:
     batch_size:    sequences per batch, for the batch function you build (the loop takes
                    whatever get_batch returns; it is here so one config describes the run).
     lr:            peak learning rate, reached at the end of warm-up.
-    warmup_steps:  steps of linear warm-up from lr / warmup_steps to lr.
+    warmup_steps:  steps of linear warm-up from 0 at step 0 to lr at step warmup_steps
+                   (0: start at lr).
     min_lr_ratio:  the cosine decay ends at lr * min_lr_ratio on the last step.
     weight_decay:  AdamW's decoupled weight decay, applied to matrices and embeddings only.
     betas:         AdamW's moment decay rates (GPT-style 0.95 for the second moment).
@@ -106,21 +111,19 @@ def pick_device(preference="auto"):
 
 
 def lr_at(step, cfg):
-    """Learning rate for optimizer step `step` (0-based): a linear warm-up to cfg.lr over
-    cfg.warmup_steps steps, then half a cosine down to cfg.lr * cfg.min_lr_ratio at the last step.
+    """Learning rate for optimizer step `step` (0-based): a linear warm-up from 0 at step 0 to
+    cfg.lr at step cfg.warmup_steps, then half a cosine down to cfg.lr * cfg.min_lr_ratio at the
+    last step, cfg.steps - 1. The formula is minillm.optim.lr_at's (see minillm.np.optim).
 
     Warm-up keeps the first updates small while AdamW's moment estimates are still noisy; the
     cosine lets the last steps settle into a minimum instead of bouncing around it.
     """
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    min_lr = cfg.lr * cfg.min_lr_ratio
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - 1 - cfg.warmup_steps))
-    return min_lr + 0.5 * (cfg.lr - min_lr) * (1 + math.cos(math.pi * progress))
+    return optim.lr_at(step, cfg.lr, cfg.warmup_steps, cfg.steps,
+                       min_lr=cfg.lr * cfg.min_lr_ratio)
 
 
 def make_optimizer(model, cfg):
-    """AdamW that decays only tensors with 2 or more dimensions, as nanoGPT does.
+    """minillm.optim.AdamW that decays only tensors with 2 or more dimensions, as nanoGPT does.
 
     Decayed: weight matrices and embedding tables (which, tied, are also the output matrix).
     Not decayed: biases and norm gains (1-D). Pulling a norm's gain towards 0 would only shrink
@@ -129,8 +132,7 @@ def make_optimizer(model, cfg):
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr,
-                             betas=tuple(cfg.betas))
+    return optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, betas=tuple(cfg.betas))
 
 
 def to_device(batch, device):
@@ -278,7 +280,19 @@ def _start(optimizer, cfg, state):
 
 def _load_optimizer_state(optimizer, saved):
     """optimizer.load_state_dict(saved), refused in words when saved belongs to another model
-    (other parameter groups, or moments of other shapes than the parameters)."""
+    (other parameter groups, or moments of other shapes than the parameters) or to another
+    optimizer (torch.optim.AdamW's exp_avg/exp_avg_sq, which minillm's loop used before it
+    trained with minillm.optim.AdamW: step, m, v)."""
+    for index, per_param in saved.get("state", {}).items():
+        names = set(per_param)
+        if names != set(optim.ADAMW_STATE):
+            raise ValueError(
+                f"the checkpoint's optimizer state is not minillm.optim.AdamW's: parameter "
+                f"{index} holds {sorted(names)}, expected {sorted(optim.ADAMW_STATE)}"
+                + (" (torch.optim.AdamW's moments, saved by minillm's training loop before it "
+                   "used minillm.optim.AdamW and a warm-up from 0); resuming it would not "
+                   "continue that run, so start afresh (train without state=, or the CLI "
+                   "without --resume)" if "exp_avg" in names else ""))
     try:
         optimizer.load_state_dict(saved)
     except (ValueError, KeyError, TypeError) as error:
@@ -287,7 +301,7 @@ def _load_optimizer_state(optimizer, saved):
     params = [p for group in optimizer.param_groups for p in group["params"]]
     for param in params:
         for name, value in optimizer.state.get(param, {}).items():
-            if value.ndim and value.shape != param.shape:
+            if isinstance(value, torch.Tensor) and value.ndim and value.shape != param.shape:
                 raise ValueError(f"the checkpoint's optimizer state does not fit this model: "
                                  f"its {name} has shape {tuple(value.shape)} for a parameter "
                                  f"of shape {tuple(param.shape)}")
@@ -303,11 +317,26 @@ def _train_step(model, loss_fn, batch, optimizer, cfg, step):
         raise ValueError(f"loss_fn must return a scalar loss, got shape {tuple(loss.shape)}")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    # Clipping with max_norm=inf measures the norm without changing the gradient.
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
+    grad_norm = clip_gradients(model, cfg.grad_clip or math.inf)
     check_finite(loss.detach(), grad_norm, step + 1)   # before the step can spoil the weights
     optimizer.step()
     return loss.detach(), grad_norm, lr
+
+
+def clip_gradients(model, max_norm):
+    """Clip the gradients of model's parameters together to L2 norm max_norm with
+    minillm.optim.clip_grad_norm, in place (p.grad is replaced), and return the norm measured
+    before clipping, a 0-d tensor. max_norm=math.inf measures the norm without clipping.
+    Parameters without a gradient (frozen, or unused by this batch) are left out."""
+    params = {name: p for name, p in model.named_parameters() if p.grad is not None}
+    if not params:
+        raise ValueError("no parameter has a gradient to clip: does loss_fn use the model, "
+                         "and does any parameter have requires_grad=True?")
+    clipped, total_norm = optim.clip_grad_norm({name: p.grad for name, p in params.items()},
+                                               max_norm)
+    for name, p in params.items():
+        p.grad = clipped[name]
+    return total_norm
 
 
 def check_finite(loss, grad_norm, done):

@@ -664,7 +664,7 @@ def test_resuming_with_moments_of_other_shapes_is_refused(tmp_path):
 
     _, _, state = load_checkpoint(trained_checkpoint(tmp_path))
     other = DecoderLM(SMALL.replace(vocab_size=21))
-    with pytest.raises(ValueError, match=r"its exp_avg(_sq)? has shape \(20, 16\) for a "
+    with pytest.raises(ValueError, match=r"its [mv] has shape \(20, 16\) for a "
                                          r"parameter of shape \(21, 16\)"):
         train(other, lambda m, b: m(b)[0].mean(), lambda step: torch.tensor(IDS),
               TrainConfig(steps=3, device="cpu"), state=state, progress=False)

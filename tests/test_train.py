@@ -8,13 +8,14 @@ import matplotlib
 import pytest
 import torch
 
-from minillm import DecoderLM, TransformerConfig
-from minillm.checkpoint import load_checkpoint
+from minillm import DecoderLM, TransformerConfig, optim
+from minillm.checkpoint import load_checkpoint, save_checkpoint
 from minillm.objectives import causal_lm_loss
 from minillm.train import (
     LivePlot,
     TrainConfig,
     batches_by_step,
+    clip_gradients,
     evaluate,
     lr_at,
     make_optimizer,
@@ -49,13 +50,47 @@ def assert_same_weights(a, b):
 
 
 # ---- the schedule and the optimizer --------------------------------------------------------
-def test_lr_warms_up_linearly_then_decays_by_cosine_to_the_minimum():
+def torch_schedule(cfg):
+    """The learning rates torch's schedulers give a whole run of cfg: LinearLR from (almost) 0
+    to cfg.lr over cfg.warmup_steps, then CosineAnnealingLR down to cfg.lr * cfg.min_lr_ratio
+    at the last step, joined by SequentialLR."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, cfg.steps - 1 - cfg.warmup_steps),
+        eta_min=cfg.lr * cfg.min_lr_ratio)
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1e-300, end_factor=1.0,
+                                               total_iters=cfg.warmup_steps)
+    schedule = torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine],
+                                                     milestones=[cfg.warmup_steps])
+    lrs = []
+    for _ in range(cfg.steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    return lrs
+
+
+def test_lr_warms_up_from_zero_to_the_peak_then_decays_by_cosine_to_the_minimum():
     cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
     lrs = [lr_at(step, cfg) for step in range(cfg.steps)]
-    assert lrs[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
-    assert lrs[10] == pytest.approx(1.0) and lrs[-1] == pytest.approx(0.1)
+    assert lrs[0] == 0.0 and lrs[10] == 1.0 and lrs[-1] == pytest.approx(0.1)
+    assert lrs[:11] == pytest.approx([s / 10 for s in range(11)])
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert lr_at(55, cfg) == pytest.approx(0.1 + 0.45 * (1 + math.cos(math.pi * 45 / 89)))
+
+
+@pytest.mark.parametrize("cfg", [TrainConfig(steps=100, lr=1.0, warmup_steps=10),
+                                 TrainConfig(steps=3000, lr=6e-3, warmup_steps=50),
+                                 TrainConfig(steps=12, lr=1e-2, warmup_steps=3, min_lr_ratio=0)])
+def test_lr_at_equals_torch_linear_warmup_then_cosine_for_a_whole_run(cfg):
+    assert [lr_at(step, cfg) for step in range(cfg.steps)] == pytest.approx(
+        torch_schedule(cfg), rel=1e-9, abs=1e-12)
+
+
+def test_the_loop_schedule_is_the_library_one():
+    cfg = TrainConfig(steps=50, lr=3e-3, warmup_steps=7, min_lr_ratio=0.2)
+    assert [lr_at(s, cfg) for s in range(50)] == [
+        optim.lr_at(s, 3e-3, 7, 50, min_lr=3e-3 * 0.2) for s in range(50)]
 
 
 def test_without_warmup_the_first_step_uses_the_peak_lr():
@@ -65,6 +100,7 @@ def test_without_warmup_the_first_step_uses_the_peak_lr():
 def test_weight_decay_applies_to_matrices_and_embeddings_not_biases_or_norms():
     model = fresh_model()
     optimizer = make_optimizer(model, TrainConfig(weight_decay=0.3))
+    assert isinstance(optimizer, optim.AdamW)   # the course's own, not torch.optim.AdamW
     decay, no_decay = optimizer.param_groups
     names = {id(p): name for name, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}
@@ -132,6 +168,52 @@ def test_grad_norm_is_measured_before_clipping_and_the_gradient_is_clipped():
     assert clipped == pytest.approx(norm / 10, rel=1e-4)
 
 
+def test_clip_gradients_equals_torch_clip_grad_norm_and_skips_frozen_parameters():
+    ours, theirs = fresh_model(), fresh_model()
+    for model in (ours, theirs):
+        model.final_norm.weight.requires_grad_(False)   # frozen: no gradient to clip
+        model.train()
+        torch.manual_seed(0)
+        causal_lm_loss(model, get_batch(0)).backward()
+    norm = clip_gradients(ours, 0.5)
+    expected = torch.nn.utils.clip_grad_norm_(theirs.parameters(), 0.5)
+    assert norm.item() == pytest.approx(expected.item(), rel=1e-6) and norm.item() > 0.5
+    assert ours.final_norm.weight.grad is None
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        if p.grad is not None:
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-6, atol=1e-9, msg=name)
+    assert clip_gradients(ours, math.inf).item() == pytest.approx(0.5, rel=1e-5)
+
+
+def test_clip_gradients_refuses_a_model_without_gradients():
+    with pytest.raises(ValueError, match="no parameter has a gradient"):
+        clip_gradients(fresh_model(), 1.0)
+
+
+def test_the_loop_equals_torch_adamw_with_torch_clipping_and_schedule():
+    """One run with minillm's optimizer, clipping and schedule; the same run with torch's."""
+    cfg = TRAIN_CFG.replace(grad_clip=0.05, weight_decay=0.3)
+    ours = fresh_model()
+    train(ours, causal_lm_loss, get_batch, cfg, progress=False)
+    theirs = fresh_model()
+    torch.manual_seed(cfg.seed)
+    params = list(theirs.parameters())
+    optimizer = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2],
+                                    "weight_decay": cfg.weight_decay},
+                                   {"params": [p for p in params if p.ndim < 2],
+                                    "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+    for step, lr in enumerate(torch_schedule(cfg)):
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad()
+        causal_lm_loss(theirs, get_batch(step)).backward()
+        torch.nn.utils.clip_grad_norm_(theirs.parameters(), cfg.grad_clip)
+        optimizer.step()
+    for name, value in ours.state_dict().items():
+        torch.testing.assert_close(value, theirs.state_dict()[name], rtol=1e-4, atol=1e-5,
+                                   msg=name)
+
+
 def test_evaluation_does_not_change_the_training_run():
     def noisy_eval(model):
         torch.rand(100)  # an eval that draws random numbers must not shift dropout's draws
@@ -180,6 +262,22 @@ def test_resuming_needs_the_optimizer_state():
     with pytest.raises(ValueError, match="no optimizer state"):
         train(fresh_model(), causal_lm_loss, get_batch, TRAIN_CFG,
               state={"step": 3, "optimizer": None, "rng": None, "extra": {}}, progress=False)
+
+
+def test_an_optimizer_state_saved_by_the_old_loop_is_refused_in_words(tmp_path):
+    """Before the loop used minillm.optim.AdamW it saved torch.optim.AdamW's state (exp_avg,
+    exp_avg_sq): resuming from it must fail with a reason, never carry on silently."""
+    model = fresh_model()
+    params = list(model.parameters())
+    old = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2]},
+                             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
+                            lr=1e-2)
+    causal_lm_loss(model, get_batch(0)).backward()
+    old.step()
+    save_checkpoint(tmp_path, model, model.cfg, old, step=1, extra={})
+    resumed, _, state = load_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match=r"not minillm.optim.AdamW's.*exp_avg.*start afresh"):
+        train(resumed, causal_lm_loss, get_batch, TRAIN_CFG, state=state, progress=False)
 
 
 def test_a_loss_that_becomes_nan_stops_training_with_advice():

@@ -232,7 +232,8 @@ print(repr(untrained_sample))
 # %% [markdown] id="cell-10"
 # ### 1.3 Training
 #
-# `minillm.train.train` runs AdamW with a warm-up and a cosine decay; here it needs only the
+# `minillm.train.train` runs AdamW (`minillm.optim.AdamW`) with a learning rate that warms up from 0
+# and then decays along a cosine; here it needs only the
 # loss, `causal_lm_loss`, and the batch for each step. Every 200 steps it scores the validation
 # windows; the plot redraws as it goes (the cell prints how long it took: about a minute and a half on 2
 # CPU cores).
@@ -825,7 +826,7 @@ assert all(claims.values())
 # %% [markdown] id="cell-48"
 # Both models fill in far more holes than a guess of the commonest character, so they read the
 # context on both sides. Adding NSP did not help; here it even hurt: the model trained without it
-# fills in 46.0% of the holes against 40.8% with it (one seed each), in line with RoBERTa's finding
+# fills in 45.7% of the holes against 40.6% with it (one seed each), in line with RoBERTa's finding
 # at scale that dropping NSP does not hurt. And the NSP head itself learned almost nothing in 300 steps. Is
 # NSP hard, then? Look at what separates its two classes:
 
@@ -1160,7 +1161,7 @@ assert same and loaded_cfg == gpt_cfg
 # ships a GPT of this chapter's shape trained that way for 3000 steps, in
 # `assets/checkpoints/pydoc-gpt` (its README gives the exact command); later chapters load it
 # instead of training their own. Its settings differ (weight decay 0.1, not 0.5), and longer
-# training did not make it better on validation: 28.2 per token against this chapter's 27.3 (with
+# training did not make it better on validation: 28.4 per token against this chapter's 27.3 (with
 # 140 k training tokens, more steps soon mean memorising; the weaker weight decay may add to it —
 # we have not separated the two).
 #

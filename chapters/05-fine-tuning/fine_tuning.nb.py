@@ -334,31 +334,35 @@ best_pretrained = {task: max(acc(task, m) for m in METHODS if m != "from scratch
 for task, best in best_pretrained.items():
     print(f"{task}: from scratch {acc(task, 'from scratch'):.2f}, best pretrained {best:.2f}")
 assert any(best > acc(task, "from scratch") + 0.05 for task, best in best_pretrained.items())
-assert acc("sentiment", "GPT full") > acc("sentiment", "from scratch"), "pretraining helps the GPT"
+assert acc("sentiment", "GPT full") > acc("sentiment", "from scratch") + 0.1, "pretraining helps"
 assert acc("topic", "MiniLM head only") > acc("topic", "from scratch")
 assert (acc("sentiment", "GPT head only") < acc("sentiment", "GPT last block")
         < acc("sentiment", "GPT full")), "the more of the GPT trains, the better"
 assert acc("sentiment", "MiniLM full") < acc("sentiment", "MiniLM head only"), "12 steps"
 for task in ("sentiment", "topic"):
-    assert acc(task, "GPT head only") < acc(task, "GPT LoRA r=4") < acc(task, "GPT last block")
+    assert acc(task, "GPT head only") < acc(task, "GPT LoRA r=4"), "LoRA beats the head alone"
+    above = acc(task, "GPT LoRA r=4") > acc(task, "GPT last block")
+    print(f"{task}: LoRA {'above' if above else 'below'} training the last block")
+assert acc("sentiment", "GPT LoRA r=4") < acc("sentiment", "GPT last block")
 lora_share = results["sentiment", "GPT LoRA r=4"][1] / results["sentiment", "GPT full"][1]
 print(f"LoRA trains {lora_share:.1%} of what full fine-tuning trains")
 
 # %% [markdown] id="23f48526"
 # * Pretraining pays where the pretrained features fit the task: on topic, MiniLM (pretrained on
 #   a billion sentence pairs) beats scratch by far with its body frozen and only a linear head
-#   trained. On sentiment the best pretrained model is only a few points above the same network
-#   trained from scratch (both printed above): 200 distinct reviews of a small grammar are enough
-#   for the scratch model to learn much of it.
+#   trained. On sentiment our GPT, fine-tuned fully, is more than 10 points
+#   above the same network trained from scratch (both printed above), although 200 distinct reviews
+#   of a small grammar are enough for the scratch model to learn much of it.
 # * Pretraining is not magic: on topic our tiny GPT, fine-tuned, does *worse* than the same
 #   network trained from scratch (both numbers are in the table above), although docstrings are
 #   the text closest to what it was pretrained on. We have not found out why; one seed, 60 steps
 #   and a 4-way task of 300 test snippets leave room for several explanations (the pretrained
 #   weights' scale, the learning rate, chance), and a course that only showed its successes would
 #   hide that pretraining can fail to transfer.
-# * LoRA trains about 1% of the weights, and here it lands between training the head alone and
-#   training the last block, on both tasks; whether a larger rank or more steps would help, we have
-#   not measured. The method shines on large
+# * LoRA trains about 1% of the weights, and here it beats training the head alone on both
+#   tasks; against training the last block it loses on sentiment and edges ahead on topic (printed
+#   above; one seed, and on topic a gap of a few of the 300 test snippets, so that order is not
+#   settled here). Whether a larger rank or more steps would help, we have not measured. The method shines on large
 #   models, where full fine-tuning cannot even fit in memory.
 # * Fine-tuning all of MiniLM for 12 steps scores *below* its frozen body with a trained head
 #   (asserted above): the head trains for 300 steps on cached features, while 12 small steps move
@@ -376,9 +380,14 @@ assert unk_share > 0.5
 
 # %% [markdown] id="918c123f"
 # LoRA's update can be **merged（合并）** into the frozen weight after training,
-# $W' = W + \frac{\alpha}{r} B A$, so the fine-tuned model costs nothing extra per token:
+# $W' = W + \frac{\alpha}{r} B A$, so the fine-tuned model costs nothing extra per token. The merged model computes the same
+# function up to float32 rounding, a few times $10^{-5}$ on logits as large as these (both printed
+# below); we allow $10^{-4}$:
 
 # %% id="2086c9a0"
+# tolerance: abs=2e-5
+# (the float32 rounding printed here differs with the CPU's kernels: 2.1e-05 native,
+# 2.6e-05 portable; the claim asserted is that it stays under 1e-4)
 body = copy.deepcopy(gpt)
 add_lora(body, rank=4)
 torch.manual_seed(0)
@@ -390,8 +399,9 @@ with torch.no_grad():
     before = body(ids)[0]
     merged = merge_lora(body)(ids)[0]
 print("LoRA parameters left after merging:", sum("lora" in n for n, _ in body.named_parameters()))
-print("same outputs after merging (within 1e-5):", torch.allclose(before, merged, atol=1e-5))
-assert torch.allclose(before, merged, atol=1e-5)
+print(f"largest logit {before.abs().max():.1f}; largest difference after merging "
+      f"{(before - merged).abs().max():.1e}")
+assert torch.allclose(before, merged, atol=1e-4)
 
 # %% [markdown] id="f96c5589"
 # ## 3. Overfitting and its cures, measured
@@ -491,7 +501,7 @@ print(f"gap between final validation and training loss without regularisation: "
       f"{plain_val[-1] - plain_train[-1]:.2f}")
 
 # %% [markdown] id="4d831266"
-# Note what the cures did *not* do: the best validation loss, reached after two epochs, is no
+# Note what the cures did *not* do: the best validation loss, reached after four epochs, is no
 # better than a coin flip's $\ln 2 \approx 0.69$ in any run, and validation accuracy stays near
 # 0.6 or below (printed above). They
 # slow the *rise* of the validation loss, which is the model growing overconfident on reviews it gets
@@ -835,8 +845,8 @@ assert smol_rows["zero-shot"][0] > zero_shot + 0.1            # a real model can
 assert min(few_shot_accs) > smol_rows["zero-shot"][0]          # examples help, every draw
 assert probe_acc > smol_rows["zero-shot"][0]
 assert smol_rows["zero-shot"][1] < 0.5                           # biased: mostly "negative"
-assert max(few_shot_accs) > results["sentiment", "GPT full"][0]  # no training, and better
-assert abs(probe_acc - results["sentiment", "GPT full"][0]) < 0.05   # about as well
+assert max(few_shot_accs) < results["sentiment", "GPT full"][0]  # trained on this grammar
+assert probe_acc < results["sentiment", "GPT full"][0] - 0.1       # a generic body, a small head
 torch.set_num_threads(1)
 
 # %% [markdown] id="fd2848ee"
@@ -847,11 +857,13 @@ torch.set_num_threads(1)
 # corrects it by **calibration（校准）**: the direction depends on the prompt, which is why it must
 # be measured. Four solved examples in the prompt
 # help with every draw (in-context learning at 135 million weights), and how much depends on which
-# four: the range is in the figure, and the best draws beat our fully fine-tuned GPT with no
-# training at all. Its frozen features with a linear head of 1,154 numbers, trained on the same 200
-# reviews as our GPT, do about as well as that GPT (0.83 vs 0.86 printed above, a gap of 9
-# reviews and one seed) while training 200 times fewer numbers: a big pretrained body gives features a linear head can use, section 2's payoff of
-# pretraining at a larger scale.
+# four: the range is in the figure. With no training at all, even the best draw stays below
+# our GPT fine-tuned fully on 200 reviews of this very grammar (both printed above): a narrow task
+# with a fixed vocabulary is one a small model can learn almost completely. SmolLM2's frozen
+# features with a linear head of 1,154 numbers, trained on the same 200 reviews, score more than
+# 10 points below that GPT too, while training 200 times fewer numbers: a big pretrained body gives
+# features a linear head can use, far above chance, but on this grammar they do not match a small
+# model tuned to it.
 #
 # ## 8. Exercises
 #

@@ -154,7 +154,9 @@ scratch = number_after(quote(FINE_TUNING, "topic", "from scratch", "accuracy"), 
 # pretraining") the course's own GPT, pretrained on the Python language reference, and the real
 # MiniLM (pretrained on a billion sentence pairs) are fine-tuned on two tasks. On the topic of a
 # docstring, MiniLM with a frozen body beats both the scratch model and the fully fine-tuned GPT;
-# on the small sentiment grammar, training from scratch is nearly as good as anything:
+# on the small sentiment grammar, the fully fine-tuned GPT is best, more than 10 points above the
+# scratch model, while MiniLM's frozen body with a head does no better than scratch. Which
+# pretrained model helps depends on the task, so test on yours:
 
 # %% id="faq-05"
 topic = {method: number_after(quote(FINE_TUNING, "topic", method, "accuracy"), "accuracy")
@@ -163,7 +165,8 @@ sentiment = {method: number_after(quote(FINE_TUNING, "sentiment", method, "accur
                                   "accuracy")
              for method in ("from scratch", "GPT full", "MiniLM head only")}
 assert topic["MiniLM head only"] > topic["from scratch"] > topic["GPT full"]
-assert abs(sentiment["from scratch"] - max(sentiment.values())) < 0.05
+assert sentiment["GPT full"] > sentiment["from scratch"] + 0.1
+assert sentiment["MiniLM head only"] < sentiment["from scratch"] + 0.05
 
 # %% [markdown] id="faq-06"
 # A model is only as good as its fit. A pretrained vocabulary that cannot spell your language
@@ -424,8 +427,8 @@ print(f"40 reviews, gap between test and training loss: small {gap[small]:.2f}, 
       f"larger {gap[large]:.2f}")
 
 # %% [markdown] id="faq-22"
-# On 40 reviews both sizes memorise (training loss near 0) and both are right about 60 % of the
-# time. The small model's test loss stays lower: it is less *confidently* wrong, which is all a
+# On 40 reviews both sizes memorise (training loss near 0) and both are right only about 60–65 % of
+# the time. The small model's test loss stays lower: it is less *confidently* wrong, which is all a
 # smaller model buys here. Sixteen times more reviews take both above 90 %, and with 640 reviews
 # the larger model is the better one: a model small enough not to overfit 40 examples is too small
 # for the task once the data is there. One seed: the order of the 40-review accuracies could
@@ -436,15 +439,14 @@ print(f"40 reviews, gap between test and training loss: small {gap[small]:.2f}, 
 # *Article 002 §9(2): architecture, training settings, data augmentation.*
 #
 # **Short answer.** Measure one change at a time against a baseline on held-out data. In this
-# course the largest gains came from *data* — more of it, closer to the task, or more tasks
-# sharing one body — then from training settings (the learning rate, §3 above), and least from
+# course the largest gains came from *data* — more of it, or closer to the task — then from training settings (the learning rate, §3 above), and least from
 # architecture at this size. **Data augmentation（数据增强）**, making new training examples from
 # old ones by changes that keep the label, helps exactly as much as the changes are known to
 # keep the label.
 #
-# **Evidence.** Training the same body on three tasks at once raised chapter 5's sentiment
-# accuracy ([chapter 5 §5](../05-fine-tuning/fine_tuning.ipynb), one model per task vs a shared
-# body). On architecture, [chapter 3 §3.2](../03-transformer/transformer.ipynb) measured why
+# **Evidence.** Training the same body on three tasks at once did not raise chapter 5's sentiment
+# accuracy: it stayed within a few points of one model per task ([chapter 5 §5](../05-fine-tuning/fine_tuning.ipynb),
+# one model per task vs a shared body), while storing one body instead of three. On architecture, [chapter 3 §3.2](../03-transformer/transformer.ipynb) measured why
 # pre-LN trains deep stacks more easily; chapter 4 §1.2 chose its recipe (RMSNorm, SwiGLU, rotary
 # positions) "after trying both on this data", a comparison that is not in the notebook, so that
 # choice is stated, not shown.
@@ -452,7 +454,7 @@ print(f"40 reviews, gap between test and training loss: small {gap[small]:.2f}, 
 # %% id="faq-23"
 multitask = numbers(quote(FINE_TUNING, "sentiment", after="one model per task"))
 quote("03-transformer/transformer.ipynb", "post-LN's gradient is")
-assert multitask[1] > multitask[0]
+assert abs(multitask[1] - multitask[0]) < 0.05
 
 # %% [markdown] id="faq-24"
 # **New: data augmentation.** Take the 40 reviews of §4 (larger model). Two augmentations, four
@@ -532,15 +534,16 @@ ax.set_title("Augmentation helps as far as it encodes what keeps the label")
 ax.legend(fontsize=8, loc="lower right")
 plt.show()
 accs = {name: result[0] for name, result in augment_results.items()}
-assert accs["+ subject and adjective swaps"] > accs["40 real reviews"] + 0.15
-assert accs["+ subject swaps"] < accs["+ subject and adjective swaps"] - 0.1
+assert accs["+ subject and adjective swaps"] > accs["40 real reviews"] + 0.1
+assert accs["+ subject swaps"] < accs["+ subject and adjective swaps"] - 0.05
+assert accs["+ subject and adjective swaps"] < accs[f"{n_largest} real reviews"]
 
 # %% [markdown] id="faq-27"
 # Swapping subjects teaches the model something it hardly needed (the subject never decides the
 # label) and helps little. Swapping adjectives within their polarity writes the task's own lexicon
-# into the data — "salty, expensive, bad are alike" — and lifts 40 reviews to about what the
-# same number of *real* reviews gives (here even a little more; one seed, so call it "as much").
-# That is the catch: this augmentation works because we know the grammar's rules exactly. On
+# into the data — "salty, expensive, bad are alike" — and helps more, though
+# it stays below what the same number of *real* reviews gives (all printed above; one seed). And
+# there is a catch: this augmentation works because we know the grammar's rules exactly. On
 # real text, a synonym that keeps the label is a guess ("not bad" → "not terrible" is fine,
 # "bad" → "poor" may be, "cheap" → "inexpensive" changes the tone), and a wrong guess teaches
 # wrong labels.
