@@ -773,9 +773,9 @@ print(f"each caption in a batch shares its digit with {same_digit:.1f} others on
       "counted as negatives, though they match")
 
 # %% id="c1d90a04"
-# tolerance: abs=0.15
-# 300 training steps amplify rounding: with portable kernels (ATEN_CPU_CAPABILITY=default) seed 1's
-# accuracies moved by up to 0.14; the asserts below hold on both with a margin
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: 300 training steps amplify the CPU's rounding (PyTorch's portable
+# kernels move single numbers by 0.1 or more); the claims are asserted in this cell
 results = {t: [zero_shot(clips[s], t)[0] for s in seeds]
            for t in train_templates + held_out_templates}
 print(f"zero-shot accuracy on {len(test_idx)} test digits   seed 0  seed 1")
@@ -804,8 +804,9 @@ for i in range(len(seeds)):
 # closest of the 397 test digits should show its digit. Chance is 0.10 both ways.
 
 # %% id="c1d90a06"
-# tolerance: abs=0.1
-# as above: portable kernels moved seed 1's retrieval by up to 0.05; the assert has a wide margin
+# NBVAL_IGNORE_OUTPUT
+# not compared by nbval: 300 training steps amplify the CPU's rounding (PyTorch's portable
+# kernels move single numbers by 0.1 or more); the claims are asserted in this cell
 all_captions = [t.format(name) for t in train_templates + held_out_templates for name in names]
 caption_digit = torch.arange(10).repeat(len(train_templates) + len(held_out_templates))
 retrieval = {}
