@@ -593,6 +593,7 @@ print(f"{sum(p.numel() for p in vit.parameters()):,} weights; test accuracy "
 print(f"a logistic regression on the 64 pixels ({linear.coef_.size + linear.intercept_.size} "
       f"weights): {linear_accuracy:.2f}")
 assert accuracy > 0.9 and linear_accuracy > 0.9, (accuracy, linear_accuracy)
+assert accuracy < linear_accuracy + 0.02, "the ViT is no better than the linear model"
 
 # %% [markdown] id="vit-baseline"
 # The ViT is no better than a linear model on raw pixels. A Transformer has no built-in idea of
@@ -645,6 +646,8 @@ print(f"[CLS] puts {on_ink:.0%} of its attention on the {share_of_inky:.0%} of p
 print(f"the average map, given to every digit, puts {on_ink_by_position:.0%} there: "
       "most of the effect is where the patches are")
 assert on_ink > share_of_inky and on_ink_by_position > share_of_inky
+# most of the effect is position: the fixed map gets over half of the gain above the inky share
+assert on_ink_by_position - share_of_inky > 0.5 * (on_ink - share_of_inky)
 
 # %% [markdown] id="c1d90a01"
 # The mechanism is the one of chapter 2: queries, keys, values, a softmax over positions; only the
