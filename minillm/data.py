@@ -33,6 +33,8 @@ from pathlib import Path
 
 import torch
 
+from minillm.splits import normalise
+
 IGNORE_INDEX = -100   # targets equal to this are skipped by minillm.functional.cross_entropy
 
 CORPORA = Path(__file__).resolve().parents[1] / "assets" / "corpora"
@@ -182,8 +184,11 @@ def split_documents(docs, valid_fraction=0.1, seed=0):
 
     Documents are shuffled by a SHA-256 hash of (seed, name), and taken in that order for
     validation until they hold valid_fraction of all characters (so the last one taken may
-    overshoot by up to one document's size; at least one document goes to each side). Both
-    lists keep the documents' original order. Another seed gives another, equally random split.
+    overshoot by up to one document's size; at least one document goes to each side). A
+    validation document whose text (normalised as in `minillm.splits.normalise`) equals a
+    training document's is dropped, so nothing held out was seen in training (the help topics
+    "else" and "if" share one text). Both lists keep the documents' original order. Another seed
+    gives another, equally random split.
     """
     docs = list(docs)
     if not 0 < valid_fraction < 1:
@@ -204,7 +209,11 @@ def split_documents(docs, valid_fraction=0.1, seed=0):
         valid_names.add(doc.name)
         valid_chars += len(doc.text)
     train = [d for d in docs if d.name not in valid_names]
-    valid = [d for d in docs if d.name in valid_names]
+    seen = {normalise(d.text) for d in train}
+    valid = [d for d in docs if d.name in valid_names and normalise(d.text) not in seen]
+    if not valid:
+        raise ValueError("every validation document repeats the text of a training document; "
+                         "there is nothing unseen to validate on")
     return train, valid
 
 

@@ -30,6 +30,7 @@ from minillm.data import (
     text_file_corpus,
 )
 from minillm.functional import cross_entropy
+from minillm.splits import overlap
 
 FROZEN_DIGEST = "31156dc3168987ea"   # sha256 of the names and texts, first 16 hex digits
 
@@ -171,6 +172,24 @@ def test_split_leaves_at_least_one_document_on_each_side():
     assert len(train) == len(valid) == 1
     train, valid = split_documents(toy_docs(3), valid_fraction=0.99)
     assert len(train) == 1 and len(valid) == 2
+
+
+def test_split_drops_validation_documents_whose_text_was_seen_in_training():
+    # The help topics "else" and "if" are one text under two names: "else" is drawn for
+    # validation, "if" stays in training, so validating on "else" would score memorised text.
+    train, valid = split_documents(pydoc_corpus())
+    assert "if" in {d.name for d in train} and "else" not in {d.name for d in valid}
+    assert overlap([d.text for d in train], [d.text for d in valid]) == []
+    docs = toy_docs(20)
+    copies = [Document(f"copy{i}", f"  {d.text.upper()} ", d.domain) for i, d in enumerate(docs)]
+    train, valid = split_documents(docs + copies, valid_fraction=0.3)
+    assert overlap([d.text for d in train], [d.text for d in valid]) == []
+
+
+def test_split_with_nothing_unseen_to_validate_on_is_a_clear_error():
+    docs = [Document("a", "same text", "text"), Document("b", "Same  text", "text")]
+    with pytest.raises(ValueError, match="nothing unseen"):
+        split_documents(docs, 0.1)
 
 
 @pytest.mark.parametrize("docs, fraction, message", [

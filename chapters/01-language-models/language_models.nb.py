@@ -63,6 +63,7 @@ from minillm.data import pydoc_corpus, split_documents, stdlib_corpus
 from minillm.grammar import Grammar
 from minillm.ngram import NGramModel
 from minillm.pretrained import minilm_tokenizer
+from minillm.splits import overlap
 from minillm.tokenizers import BPETokenizer, CharTokenizer
 
 np.set_printoptions(precision=3, suppress=True)
@@ -219,7 +220,9 @@ assert all(v == 1.0 for v in reversed_scores.values())   # every text 'certain':
 # (`pydoc_corpus(source="python")` would read your own Python's version instead). We hold whole
 # **documents** out for validation（验证集）, so that the model is always scored on text it has never
 # seen: `split_documents(valid_fraction=0.1)` takes documents until they hold at least 10 % of the
-# characters, so the share can come out a little higher (printed below).
+# characters, so the share can come out a little higher (printed below), and then drops any held-out
+# topic whose text is word for word a training topic's (`else` repeats `if`): scoring it would
+# measure memory, not prediction.
 
 # %% id="4e5658e4"
 docs = pydoc_corpus()
@@ -230,6 +233,9 @@ print(f"{len(docs)} help topics: {len(train_docs)} for training ({len(train_text
       f"{len(valid_docs)} for validation ({len(valid_text):,} characters)")
 print(f"validation: {len(valid_docs) / len(docs):.0%} of the topics, "
       f"{len(valid_text) / (len(train_text) + len(valid_text)):.1%} of the characters")
+seen = overlap([d.text for d in train_docs], [d.text for d in valid_docs])
+print(f"validation topics whose text is also a training topic's: {len(seen)}")
+assert not seen
 print("validation topics:", ", ".join(d.name for d in valid_docs))
 print()
 print(train_text[:300])
@@ -493,7 +499,7 @@ print(f"in bits: log2({ppl6:.2f}) = {np.log2(ppl6):.2f} bits per character "
 # **sparse（稀疏）**. Add-k then falls back to a uniform guess, and validation perplexity rises while
 # training perplexity keeps falling. (At n = 2 the validation text even scores a little *better*
 # than the training text, 11.01 against 11.86, while at n = 1 it scores worse, 27.68 against 25.57:
-# the 19 held-out topics are a different mix of text — more tables and indented examples, so more
+# the 18 held-out topics are a different mix of text — more tables and indented examples, so more
 # runs of spaces, which a bigram predicts easily and a unigram does not. Only the trend with n
 # says something about overfitting.)
 # Interpolation mixes the shorter contexts in at every position, and leans on them entirely

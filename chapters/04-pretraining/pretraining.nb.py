@@ -122,7 +122,7 @@ print(f"minillm {minillm.__version__}, torch {torch.__version__}")
 #
 # This is exactly the cross-entropy of chapter 1's n-gram models, so the two can be scored on the
 # same scale. The data is chapter 1's too: the Python language reference, 79 help topics, with the
-# same 19 topics held out for validation, and the same byte-level BPE with 1000 tokens trained on
+# same 18 topics held out for validation, and the same byte-level BPE with 1000 tokens trained on
 # the other 60.
 
 # %% id="cell-03"
@@ -137,6 +137,9 @@ print(f"training: {len(train_text):,} characters -> {len(train_ids):,} BPE token
       f"({len(train_text) / len(train_ids):.2f} characters per token)")
 print(f"validation: {len(valid_text):,} characters -> {len(valid_ids):,} tokens, topics: "
       + ", ".join(d.name for d in valid_docs[:6]) + ", ...")
+seen = minillm.tasks.overlap([d.text for d in train_docs], [d.text for d in valid_docs])
+print(f"validation topics whose text is also a training topic's: {len(seen)}")
+assert not seen
 
 
 def readable(token_id):

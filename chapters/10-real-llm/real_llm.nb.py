@@ -323,7 +323,7 @@ assert kv_bytes_per_token(cfg.n_heads) == 3 * per_token
 # ## 5. Perplexity on the course's text
 #
 # How well does it predict text it was not fine-tuned on? We take the course's own corpus, the
-# Python language reference (`pydoc_corpus`), and the first three of the 19 held-out topics that
+# Python language reference (`pydoc_corpus`), and the first three of the 18 held-out topics that
 # chapter 4's small GPT (`load_pydoc_gpt`, trained on the other 60) never saw (a few thousand
 # characters: enough to separate the two models, too few to resolve differences of a percent). One forward pass scores every
 # token of a passage (teacher forcing). Tokenizers differ (49,152 vs 1,000 tokens), so we compare
