@@ -206,8 +206,10 @@ assert all(v == 1.0 for v in reversed_scores.values())   # every text 'certain':
 # %% [markdown] id="e1-after"
 # Every sentence scores 1, so the eight "probabilities" add up to 8: the formula ranks no text
 # above another and cannot generate anything, since it needs the text before it can score the first
-# word. (The article's 001 §4.1 has a similar slip: its next-token formula lets attention look at
-# the very token being predicted; the correct form, a softmax over scores computed from $w_{<t}$
+# word. (The article's 001 §4.1 has a similar slip: its next-token formula,
+# $P(w_t \mid w_{<t}) = \frac{1}{Z}\exp\big(\sum_i \alpha_i \cdot \mathrm{Attention}(w_t, w_i) \cdot \beta_i\big)$,
+# lets attention look at the very token being predicted and never says what $\alpha$ and $\beta$
+# are; the correct form, a softmax over scores computed from $w_{<t}$
 # only, is the one chapters 2–4 build.)
 
 # %% [markdown] id="924d9536"
@@ -292,7 +294,9 @@ print(f"{len(pair_counts):,} distinct pairs counted; library counts equal ours f
 # the average negative log-likelihood of the training text. Done here on a $|\mathcal{V}| \times
 # |\mathcal{V}|$ table of scores, it arrives at the counts. (The gradient of the loss of context
 # $a$ with respect to its scores is simply $\mathrm{softmax}(W_a) - P_{\text{counted}}(\cdot \mid a)$;
-# each context takes its own step, so rare ones learn as fast as common ones.)
+# each context takes its own step, so rare ones learn as fast as common ones. The curve below is
+# the loss of the whole text, in which context $a$ weighs $c(a)/N$: stepping each row by its own
+# gradient is that descent with a step rescaled per row, and it has the same minimum.)
 
 # %% id="m2-code"
 counts = np.zeros((V, V))
@@ -351,7 +355,7 @@ assert unseen
 # * **add-k** (Lidstone; $k = 1$ is Laplace): pretend every token followed every context $k$ more
 #   times, $\;P(b \mid a) = \dfrac{c(a, b) + k}{c(a) + k\,|\mathcal{V}|}$.
 # * **interpolated**: spread the same $k\,|\mathcal{V}|$ pseudo-counts by the *shorter* context's
-#   distribution instead of uniformly, recursively down to the uniform $1/|\mathcal{V}|$:
+#   distribution instead of uniformly, recursively down to the uniform $P_0(w) = 1/|\mathcal{V}|$:
 #   $$P_m(w \mid h) = \frac{c(h, w) + k\,|\mathcal{V}|\,P_{m-1}(w \mid h')}{c(h) + k\,|\mathcal{V}|},$$
 #   where $h'$ is $h$ without its oldest token. A context seen often trusts its own counts: their
 #   weight is $\frac{c(h)}{c(h) + k|\mathcal{V}|}$, which grows with the count (printed below for
@@ -490,18 +494,27 @@ assert np.all(np.diff(table["unseen context"]) >= 0) and table["unseen context"]
 print(f"add-k is best at n = {best} on validation; interpolated 6-gram: "
       f"{table['valid interp.'][-1]:.2f}, the baseline a Transformer must beat (chapter 4)")
 ppl6 = table["valid interp."][-1]
-print(f"in bits: log2({ppl6:.2f}) = {np.log2(ppl6):.2f} bits per character "
-      "(Shannon estimated about 1 bit per character for English)")
+print(f"in bits: log2({ppl6:.2f}) = {np.log2(ppl6):.2f} bits per character (Shannon, 1951: "
+      "0.6-1.3 bits for printed English in a 27-letter alphabet, not directly comparable)")
+
+
+def space_runs(text):        # the share of positions where a space follows a space
+    return sum(a == b == " " for a, b in zip(text, text[1:])) / len(text)
+
+
+print(f"a space after a space: {space_runs(train_text):.1%} of the training text, "
+      f"{space_runs(valid_text):.1%} of the validation text")
+assert space_runs(valid_text) > 1.5 * space_runs(train_text)
 
 # %% [markdown] id="1a50a70f"
 # That is **overfitting（过拟合）** in its purest form. With 5 characters of context, more than one
 # validation position in ten has a context that training never showed: the counts are
 # **sparse（稀疏）**. Add-k then falls back to a uniform guess, and validation perplexity rises while
 # training perplexity keeps falling. (At n = 2 the validation text even scores a little *better*
-# than the training text, 11.01 against 11.86, while at n = 1 it scores worse, 27.68 against 25.57:
-# the 18 held-out topics are a different mix of text — more tables and indented examples, so more
-# runs of spaces, which a bigram predicts easily and a unigram does not. Only the trend with n
-# says something about overfitting.)
+# than the training text with add-k, 11.00 against 11.86, while at n = 1 it scores worse, 27.74
+# against 25.57: the 18 held-out topics are a different mix of text — more tables and indented
+# examples, so more runs of spaces (counted in the cell above), which a bigram predicts easily and a
+# unigram does not. Only the trend with n says something about overfitting.)
 # Interpolation mixes the shorter contexts in at every position, and leans on them entirely
 # where a context was never seen, which postpones the problem
 # but cannot solve it: counting cannot share what it learned about *the function* with *a function*
@@ -899,6 +912,8 @@ rows = "".join(f"<tr><td style='text-align:left'>{name} ({len(encode(title))} to
                "</td></tr>"
                for name, (tokenizer, encode, _) in tokenizers.items())
 display(HTML(f"<table>{rows}</table>"))
+print("tokens for the title:", ", ".join(f"{name} {len(encode(title))}"
+                                         for name, (_, encode, _) in tokenizers.items()))
 
 # %% [markdown] id="743032a1"
 # **Perplexity depends on the tokens.** An n-gram model over BPE tokens predicts bigger units, so its
