@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from minillm import optim
 from minillm.checkpoint import rng_states, save_checkpoint, set_rng_states
 from minillm.config import check_int, check_number, check_probability
+from minillm.generate import eval_mode
 from minillm.viz import LivePlot, in_notebook, plot_history  # noqa: F401  (moved there)
 
 
@@ -149,15 +150,14 @@ def to_device(batch, device):
 
 @contextmanager
 def evaluating(model):
-    """Eval mode (no dropout) and no gradients; afterwards the model's mode and torch's random
-    generators are as they were, so evaluating never changes what training does next."""
-    was_training, saved = model.training, rng_states()
-    model.eval()
+    """minillm.generate.eval_mode (eval mode: no dropout; then the model's own mode back) and no
+    gradients; afterwards torch's random generators are as they were too, so evaluating never
+    changes what training does next. (Generation keeps the generators' draws: eval_mode alone.)"""
+    saved = rng_states()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             yield
     finally:
-        model.train(was_training)
         set_rng_states(saved)
 
 

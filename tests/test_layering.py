@@ -208,6 +208,7 @@ MOVED = {
     "minillm.objectives": {"minillm.data": ["IGNORE_INDEX"]},
     "minillm.prune": {"minillm.attention": ["masked_heads", "attention_layers"]},
     "minillm.train": {"minillm.viz": ["plot_history", "LivePlot", "in_notebook"]},
+    "minillm.probe": {"minillm.metrics": ["accuracy"]},
 }
 
 

@@ -16,6 +16,7 @@ from minillm.train import (
     batches_by_step,
     clip_gradients,
     evaluate,
+    evaluating,
     lr_at,
     make_optimizer,
     pick_device,
@@ -347,6 +348,16 @@ def test_batches_by_step_walks_in_order_and_replays_after_a_restart():
 def test_batches_by_step_says_when_the_batches_run_out():
     with pytest.raises(ValueError, match="ran out at step 3"):
         batches_by_step(lambda: iter(range(3)))(3)
+
+
+def test_evaluating_is_eval_mode_without_gradients_that_gives_back_the_random_generators():
+    model = fresh_model()
+    before = torch.random.get_rng_state()
+    with evaluating(model):
+        assert not model.training and not torch.is_grad_enabled()
+        torch.rand(3)
+    assert model.training and torch.is_grad_enabled()
+    assert torch.equal(torch.random.get_rng_state(), before)
 
 
 def test_evaluate_is_the_mean_over_all_sequences_when_the_last_batch_is_smaller():
