@@ -5,6 +5,7 @@ the KV cache.
     python benchmarks/run.py --no-smollm2 # without the real model (SmolLM2-135M-Instruct)
     python benchmarks/run.py --quick      # seconds: checks that the script works, not speed
     python benchmarks/run.py --training-only  # the training table alone (to /tmp unless --out)
+    python benchmarks/run.py --training-only --only 6x384 --steps 2   # one row, a few steps
 
 Not part of the test suite: speed depends on the machine and on whatever else runs on it.
 What it measures, in one process on one machine:
@@ -85,10 +86,12 @@ class Setup:
 
 
 # "baby": nanoGPT's CPU configuration (4 layers, 4 heads, d_model 128, block 64, batch 12), where
-# the fixed per-step costs weigh most.
+# the fixed per-step costs weigh most. "6x384": the shape of nanoGPT's shakespeare-char model (6
+# layers, 6 heads, d_model 384, block 256; 10.7M weights with a 96-character vocabulary) with a
+# batch of 8 instead of 64, so that a step takes seconds on 2 cores.
 FULL = dict(
     train=[Setup("baby", 128, 4, 4, 64, 12), Setup("tiny", 64, 2, 4, 128, 16),
-           Setup("small", 256, 4, 4, 256, 8)],
+           Setup("small", 256, 4, 4, 256, 8), Setup("6x384", 384, 6, 6, 256, 8)],
     generate=Setup("small", 256, 4, 4, 512, 1), new_tokens=256,
     warmup=3, repeats=15, generate_repeats=3)
 QUICK = dict(
@@ -618,6 +621,10 @@ def parse_args(argv):
                         "--no-smollm2 skips them")
     parser.add_argument("--training-only", action="store_true",
                         help="the training table alone (no generation, no SmolLM2)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", default=None,
+                        help="only these training configurations (baby, tiny, small, 6x384)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed training steps per model (default: 15; 2 with --quick)")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write the Markdown table (default: "
                         "benchmarks/results.md; with --quick or --training-only, nowhere)")
@@ -629,7 +636,13 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    plan = QUICK if args.quick else FULL
+    plan = dict(QUICK if args.quick else FULL)
+    if args.only:
+        plan["train"] = [setup for setup in plan["train"] if setup.name in args.only]
+        if not plan["train"]:
+            raise SystemExit(f"--only names no training configuration of this plan: {args.only}")
+    if args.steps is not None:
+        plan["repeats"] = args.steps
     load_at_start = load_average()
     print(f"torch threads: {torch.get_num_threads()}", flush=True)
     tokenizer = CharTokenizer.train("".join(d.text for d in pydoc_corpus()))

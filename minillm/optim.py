@@ -39,36 +39,60 @@ def momentum_step(params, grads, state, lr, momentum=0.9):
 
 @torch.no_grad()
 def adam_step(params, grads, state, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-    """Adam (torch.optim.Adam): g += weight_decay * p; m, v <- running means of g and g**2;
-    p <- p - lr * m_hat / (sqrt(v_hat) + eps), with the bias corrections m_hat = m / (1 - beta1**t),
-    v_hat = v / (1 - beta2**t). state: {} at the start, then state[name] = {"step", "m", "v"}."""
+    """Adam (torch.optim.Adam), in place: at step t = 1, 2, ... of each parameter
+
+        g <- g + weight_decay * p
+        m <- beta1 * m + (1 - beta1) * g
+        v <- beta2 * v + (1 - beta2) * g**2
+        m_hat = m / (1 - beta1**t),  v_hat = v / (1 - beta2**t)
+        p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+
+    state: {} at the start, then state[name] = {"step": t, "m": m, "v": v}. p, m and v change in
+    place (m and v keep p's dtype; m.clone() keeps a step's moments). Each line below is one
+    operation of the formula on a batch of parameters (torch._foreach_*: one call for many small
+    tensors, whose per-call cost is most of a step on a small model; see _batches), in the NumPy
+    twin's order: no fused multiply-add (`alpha=`, addcmul_, addcdiv_, lerp_), which would round
+    once where the formula rounds twice, and so change the numbers of every run trained with it.
+    """
     _check_step(params, grads, lr)
     check_adam_settings(betas, eps, weight_decay)
     beta1, beta2 = betas
     for name, p in params.items():
         if name not in state:
             state[name] = {"step": 0, "m": torch.zeros_like(p), "v": torch.zeros_like(p)}
-        s = state[name]
-        g = grads[name] + weight_decay * p if weight_decay else grads[name]
-        s["step"] += 1
-        s["m"] = beta1 * s["m"] + (1 - beta1) * g
-        s["v"] = beta2 * s["v"] + (1 - beta2) * g**2
-        m_hat = s["m"] / (1 - beta1 ** s["step"])
-        v_hat = s["v"] / (1 - beta2 ** s["step"])
-        p -= lr * m_hat / (torch.sqrt(v_hat) + eps)
+        state[name]["step"] += 1
+    for names in _batches(params, params):
+        p, g = [params[name] for name in names], [grads[name] for name in names]
+        m, v = [state[name]["m"] for name in names], [state[name]["v"] for name in names]
+        t = [state[name]["step"] for name in names]
+        if weight_decay:
+            g = torch._foreach_add(g, torch._foreach_mul(p, weight_decay))  # g + weight_decay * p
+        torch._foreach_mul_(m, beta1)                                       # m <- beta1 * m
+        torch._foreach_add_(m, torch._foreach_mul(g, 1 - beta1))            #  + (1 - beta1) * g
+        g2 = torch._foreach_pow(g, 2)                                       # g**2
+        torch._foreach_mul_(g2, 1 - beta2)                                  # (1 - beta2) * g**2
+        torch._foreach_mul_(v, beta2)                                       # v <- beta2 * v
+        torch._foreach_add_(v, g2)                                          #  + (1 - beta2) * g**2
+        m_hat = torch._foreach_div(m, [1 - beta1**step for step in t])      # m / (1 - beta1**t)
+        v_hat = torch._foreach_div(v, [1 - beta2**step for step in t])      # v / (1 - beta2**t)
+        torch._foreach_sqrt_(v_hat)                                         # sqrt(v_hat)
+        torch._foreach_add_(v_hat, eps)                                     #  + eps
+        torch._foreach_mul_(m_hat, lr)                                      # lr * m_hat
+        torch._foreach_div_(m_hat, v_hat)                                   #  / (sqrt(v_hat) + eps)
+        torch._foreach_sub_(p, m_hat)                                       # p <- p - that
 
 
 @torch.no_grad()
 def adamw_step(params, grads, state, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01,
                decayed=None):
-    """AdamW (torch.optim.AdamW): p <- p - lr * weight_decay * p for the names in `decayed`
-    (None: all), then an Adam step without L2 penalty. state: as adam_step's."""
+    """AdamW (torch.optim.AdamW), in place: p <- p - lr * weight_decay * p for the names in
+    `decayed` (None: all), then an Adam step without L2 penalty. state: as adam_step's."""
     _check_step(params, grads, lr)
     check_adam_settings(betas, eps, weight_decay)
     check_decayed(decayed, params)
-    decayed = params.keys() if decayed is None else decayed
-    for name in decayed:
-        params[name] -= lr * weight_decay * params[name]
+    for names in _batches(params if decayed is None else decayed, params):
+        p = [params[name] for name in names]
+        torch._foreach_sub_(p, torch._foreach_mul(p, lr * weight_decay))  # p - lr * wd * p
     adam_step(params, grads, state, lr, betas=betas, eps=eps)
 
 
@@ -112,13 +136,13 @@ class AdamW(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = {"p": self.state[p]} if self.state[p] else {}
-                adamw_step({"p": p}, {"p": p.grad}, state, lr=group["lr"], betas=group["betas"],
-                           eps=group["eps"], weight_decay=group["weight_decay"])
-                self.state[p] = state["p"]
+            params = {i: p for i, p in enumerate(group["params"]) if p.grad is not None}
+            state = {i: self.state[p] for i, p in params.items() if self.state[p]}
+            adamw_step(params, {i: p.grad for i, p in params.items()}, state, lr=group["lr"],
+                       betas=group["betas"], eps=group["eps"],
+                       weight_decay=group["weight_decay"])
+            for i, p in params.items():   # the state adamw_step began for a parameter's 1st step
+                self.state[p] = state[i]
         return loss
 
 
@@ -127,3 +151,20 @@ def _check_step(params, grads, lr):
     check_params_and_grads(params, grads)
     check_number("lr", lr, at_least=0)
 
+
+BATCH_NUMEL = 2**20   # numbers per torch._foreach_* call: 4 MiB of float32
+
+
+def _batches(names, params):
+    """The names in lists for torch._foreach_* calls: consecutive names until their tensors hold
+    BATCH_NUMEL numbers (a larger tensor goes alone). Small tensors share one call, and the
+    temporaries of a step (lr * m_hat, ...) exist for one batch at a time, not for the model."""
+    batch, numel = [], 0
+    for name in names:
+        if batch and numel + params[name].numel() > BATCH_NUMEL:
+            yield batch
+            batch, numel = [], 0
+        batch.append(name)
+        numel += params[name].numel()
+    if batch:
+        yield batch

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minillm.metrics import accuracy  # the one accuracy; minillm.probe.accuracy still works
+
 
 class LinearProbe(nn.Module):
     """Standardise each feature (mean and std of the training set), then Linear(d, n_classes).
@@ -62,24 +64,22 @@ def train_probe(features, labels, n_classes=None, steps=300, lr=0.05, weight_dec
     return probe.eval()
 
 
-def accuracy(predicted, labels):
-    """Share of predictions equal to the labels, a float in [0, 1]."""
-    predicted, labels = torch.as_tensor(predicted), torch.as_tensor(labels)
-    if predicted.shape != labels.shape or labels.numel() == 0:
-        raise ValueError(f"predicted {tuple(predicted.shape)} and labels {tuple(labels.shape)} "
-                         "must be non-empty and of one shape")
-    return (predicted == labels).float().mean().item()
+def _accuracy(predicted, labels):
+    """minillm.metrics.accuracy of two label tensors, as a float32 number: the probe's accuracies
+    always were one (a float32 mean), and chapter 8's outputs were computed so."""
+    return float(torch.tensor(accuracy(labels.tolist(), predicted.tolist()), dtype=torch.float32))
 
 
 def probe_accuracy(train_features, train_labels, test_features, test_labels, **options):
     """Train a probe on the training split and return its accuracy on the test split."""
     probe = train_probe(train_features, train_labels, **options)
     test_features, test_labels = _check(test_features, test_labels)
-    return accuracy(probe.predict(test_features), test_labels)
+    return _accuracy(probe.predict(test_features), test_labels)
 
 
 def majority_accuracy(train_labels, test_labels):
     """The baseline a probe must beat: always answer the training set's most common class."""
     train_labels = torch.as_tensor(train_labels, dtype=torch.long)
     majority = torch.bincount(train_labels).argmax()
-    return accuracy(torch.full_like(torch.as_tensor(test_labels), majority), test_labels)
+    test_labels = torch.as_tensor(test_labels)
+    return _accuracy(torch.full_like(test_labels, majority), test_labels)

@@ -1,5 +1,6 @@
 """The training loop: AdamW, warm-up + cosine learning rate, gradient clipping, evaluation, a
-progress bar, a loss plot that redraws as it trains, and checkpoints a run can resume from.
+progress bar, a loss plot that redraws as it trains (minillm.viz.LivePlot), and checkpoints a
+run can resume from.
 
 The optimizer, the clipping and the schedule are the course's own (minillm.optim, the twin of
 minillm.np.optim, proven equal to torch.optim there), so the loop runs the pieces a learner built.
@@ -21,13 +22,14 @@ import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
-import matplotlib.pyplot as plt
 import torch
 from tqdm.auto import tqdm
 
 from minillm import optim
 from minillm.checkpoint import rng_states, save_checkpoint, set_rng_states
 from minillm.config import check_int, check_number, check_probability
+from minillm.generate import eval_mode
+from minillm.viz import LivePlot, in_notebook, plot_history  # noqa: F401  (moved there)
 
 
 @dataclass(frozen=True)
@@ -148,15 +150,14 @@ def to_device(batch, device):
 
 @contextmanager
 def evaluating(model):
-    """Eval mode (no dropout) and no gradients; afterwards the model's mode and torch's random
-    generators are as they were, so evaluating never changes what training does next."""
-    was_training, saved = model.training, rng_states()
-    model.eval()
+    """minillm.generate.eval_mode (eval mode: no dropout; then the model's own mode back) and no
+    gradients; afterwards torch's random generators are as they were too, so evaluating never
+    changes what training does next. (Generation keeps the generators' draws: eval_mode alone.)"""
+    saved = rng_states()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             yield
     finally:
-        model.train(was_training)
         set_rng_states(saved)
 
 
@@ -369,55 +370,3 @@ def _evaluate_and_save(model, eval_fn, optimizer, cfg, history, done, checkpoint
     if checkpoint_dir is not None:
         save_checkpoint(checkpoint_dir, model, model.cfg, optimizer, step=done,
                         extra={"history": history, "train_config": cfg.to_dict()})
-
-
-# ---- pictures ------------------------------------------------------------------------------
-def plot_history(history, fig=None):
-    """Two panels: the training (and validation) loss, and the learning rate, against step.
-    Draws into fig (a new pyplot figure by default) and returns it."""
-    fig = plt.figure(figsize=(9, 3.2)) if fig is None else fig
-    loss_ax, lr_ax = fig.subplots(1, 2)
-    loss_ax.plot(history["step"], history["loss"], lw=1, label="training loss")
-    if history["eval_step"]:
-        loss_ax.plot(history["eval_step"], history["eval_loss"], "o-", label="validation loss")
-    loss_ax.set(xlabel="step", ylabel="loss", title="Loss falls as the model learns")
-    loss_ax.legend()
-    lr_ax.plot(history["step"], history["lr"])
-    lr_ax.set(xlabel="step", ylabel="learning rate",
-              title="Learning rate: warm-up, then cosine decay")
-    fig.tight_layout()
-    return fig
-
-
-def in_notebook():
-    """True inside a Jupyter kernel, where a displayed figure can be redrawn in place."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and "IPKernelApp" in shell.config
-
-
-class LivePlot:
-    """plot_history redrawn in place in a Jupyter cell at each update; elsewhere it does nothing."""
-
-    def __init__(self):
-        self.active = in_notebook()
-        self.figure, self.handle = None, None
-
-    def update(self, history):
-        if not self.active:
-            return
-        from IPython.display import display
-
-        if self.figure is None:
-            self.figure = plt.figure(figsize=(9, 3.2))
-            # Closed to pyplot, so Jupyter shows it only through the handle, not again at the end.
-            plt.close(self.figure)
-        self.figure.clear()
-        plot_history(history, self.figure)
-        if self.handle is None:
-            self.handle = display(self.figure, display_id=True)
-        else:
-            self.handle.update(self.figure)

@@ -1,4 +1,5 @@
-"""Pictures of attention: heatmaps, a layer x head grid (the offline view), and a bridge to bertviz.
+"""Pictures of attention: heatmaps, a layer x head grid (the offline view), and a bridge to bertviz;
+and of training: the loss and learning-rate curves (plot_history), redrawn live in a notebook.
 
 Everything accepts NumPy arrays or torch tensors. Attention weights are
 (heads, seq_q, seq_k) or (batch, heads, seq_q, seq_k) (batch item 0 is drawn).
@@ -160,3 +161,55 @@ def _heads(weights):
         raise ValueError(f"attention weights must be (heads, seq_q, seq_k) or "
                          f"(batch, heads, seq_q, seq_k), got shape {w.shape}")
     return w
+
+
+# ---- training curves ----------------------------------------------------------------------
+def plot_history(history, fig=None):
+    """Two panels: the training (and validation) loss, and the learning rate, against step.
+    Draws into fig (a new pyplot figure by default) and returns it."""
+    fig = plt.figure(figsize=(9, 3.2)) if fig is None else fig
+    loss_ax, lr_ax = fig.subplots(1, 2)
+    loss_ax.plot(history["step"], history["loss"], lw=1, label="training loss")
+    if history["eval_step"]:
+        loss_ax.plot(history["eval_step"], history["eval_loss"], "o-", label="validation loss")
+    loss_ax.set(xlabel="step", ylabel="loss", title="Loss falls as the model learns")
+    loss_ax.legend()
+    lr_ax.plot(history["step"], history["lr"])
+    lr_ax.set(xlabel="step", ylabel="learning rate",
+              title="Learning rate: warm-up, then cosine decay")
+    fig.tight_layout()
+    return fig
+
+
+def in_notebook():
+    """True inside a Jupyter kernel, where a displayed figure can be redrawn in place."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in shell.config
+
+
+class LivePlot:
+    """plot_history redrawn in place in a Jupyter cell at each update; elsewhere it does nothing."""
+
+    def __init__(self):
+        self.active = in_notebook()
+        self.figure, self.handle = None, None
+
+    def update(self, history):
+        if not self.active:
+            return
+        from IPython.display import display
+
+        if self.figure is None:
+            self.figure = plt.figure(figsize=(9, 3.2))
+            # Closed to pyplot, so Jupyter shows it only through the handle, not again at the end.
+            plt.close(self.figure)
+        self.figure.clear()
+        plot_history(history, self.figure)
+        if self.handle is None:
+            self.handle = display(self.figure, display_id=True)
+        else:
+            self.handle.update(self.figure)

@@ -207,6 +207,8 @@ MOVED = {
                     "minillm.generate": ["generate_in_windows"]},
     "minillm.objectives": {"minillm.data": ["IGNORE_INDEX"]},
     "minillm.prune": {"minillm.attention": ["masked_heads", "attention_layers"]},
+    "minillm.train": {"minillm.viz": ["plot_history", "LivePlot", "in_notebook"]},
+    "minillm.probe": {"minillm.metrics": ["accuracy"]},
 }
 
 

@@ -2,7 +2,13 @@
 import pytest
 import torch
 
-from minillm.probe import accuracy, majority_accuracy, probe_accuracy, train_probe
+from minillm.probe import (
+    _accuracy,
+    accuracy,
+    majority_accuracy,
+    probe_accuracy,
+    train_probe,
+)
 
 
 def _data(n=400, seed=0):
@@ -42,3 +48,12 @@ def test_probe_rejects_bad_shapes():
         train_probe(torch.zeros(4), torch.zeros(4))
     with pytest.raises(ValueError, match="labels must be"):
         train_probe(torch.zeros(4, 2), torch.zeros(3))
+
+
+def test_probe_accuracies_are_the_float32_means_they_always_were():
+    """minillm.metrics.accuracy is the one accuracy; the probe's are rounded to float32, the
+    numbers its old (predicted == labels).float().mean() gave, which chapter 8's outputs hold."""
+    gen = torch.Generator().manual_seed(0)
+    for n in (3, 7, 300, 1001, 4099):
+        labels, predicted = torch.randint(3, (2, n), generator=gen)
+        assert _accuracy(predicted, labels) == (predicted == labels).float().mean().item()

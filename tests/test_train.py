@@ -1,4 +1,4 @@
-"""The training loop: schedule, optimizer groups, clipping, evaluation, plots, and a resumed run
+"""The training loop: schedule, optimizer groups, clipping, evaluation, and a resumed run
 that ends with exactly the weights of an uninterrupted one."""
 from __future__ import annotations
 
@@ -12,15 +12,14 @@ from minillm import DecoderLM, TransformerConfig, optim
 from minillm.checkpoint import load_checkpoint, save_checkpoint
 from minillm.objectives import causal_lm_loss
 from minillm.train import (
-    LivePlot,
     TrainConfig,
     batches_by_step,
     clip_gradients,
     evaluate,
+    evaluating,
     lr_at,
     make_optimizer,
     pick_device,
-    plot_history,
     train,
 )
 
@@ -351,44 +350,14 @@ def test_batches_by_step_says_when_the_batches_run_out():
         batches_by_step(lambda: iter(range(3)))(3)
 
 
-# ---- pictures ------------------------------------------------------------------------------
-def test_plot_history_draws_loss_eval_loss_and_lr():
-    history = {"step": [1, 2, 3], "loss": [3.0, 2.0, 1.5], "lr": [0.1, 0.2, 0.1],
-               "grad_norm": [1.0] * 3, "eval_step": [3], "eval_loss": [1.7], "eval_ppl": [5.5]}
-    fig = plot_history(history)
-    loss_ax, lr_ax = fig.axes
-    assert [line.get_label() for line in loss_ax.lines] == ["training loss", "validation loss"]
-    assert list(loss_ax.lines[0].get_ydata()) == [3.0, 2.0, 1.5]
-    assert list(lr_ax.lines[0].get_ydata()) == [0.1, 0.2, 0.1]
-    assert "Loss" in loss_ax.get_title()
-
-
-def test_live_plot_does_nothing_outside_a_notebook():
-    live = LivePlot()
-    live.update({"step": [1], "loss": [1.0], "lr": [0.1], "eval_step": []})
-    assert not live.active and live.handle is None and live.figure is None
-
-
-def test_live_plot_redraws_one_display_in_a_notebook(monkeypatch):
-    import IPython.display
-
-    shown = []
-
-    class Handle:
-        def update(self, figure):
-            shown.append(("update", len(figure.axes)))
-
-    def display(figure, display_id):
-        shown.append(("display", len(figure.axes)))
-        return Handle()
-
-    monkeypatch.setattr("minillm.train.in_notebook", lambda: True)
-    monkeypatch.setattr(IPython.display, "display", display)
-    live = LivePlot()
-    history = {"step": [1], "loss": [1.0], "lr": [0.1], "eval_step": []}
-    live.update(history)
-    live.update(history)
-    assert shown == [("display", 2), ("update", 2)]
+def test_evaluating_is_eval_mode_without_gradients_that_gives_back_the_random_generators():
+    model = fresh_model()
+    before = torch.random.get_rng_state()
+    with evaluating(model):
+        assert not model.training and not torch.is_grad_enabled()
+        torch.rand(3)
+    assert model.training and torch.is_grad_enabled()
+    assert torch.equal(torch.random.get_rng_state(), before)
 
 
 def test_evaluate_is_the_mean_over_all_sequences_when_the_last_batch_is_smaller():
