@@ -1052,8 +1052,8 @@ assert len(set(depths["attention"])) == 1
 assert np.all(np.diff(depths["GRU"]) / np.diff(seq_lens) == per_token) and per_token >= 1
 
 # %% [markdown] id="636a3a4d"
-# That is the first half of the trade. Training the GRU on a sequence of $n$ tokens takes a chain of work that grows
-# with $n$; attention's chain does not, so parallel hardware (a GPU) can compute all positions of a
+# That is the first half of the trade. Training the GRU on a sequence of $n$ tokens takes a chain
+# of work that grows with $n$; attention's chain does not, so parallel hardware (a GPU) can compute all positions of a
 # long sequence at the same time. Generation is the other way round: a Transformer must keep the keys
 # and values of every token it has read (the **KV cache** of chapter 7), while the GRU keeps only its
 # state. Below, both read the same tokens one at a time, as in generation, and we count the numbers
@@ -1118,12 +1118,12 @@ assert np.all(growth["attention weights, 1 layer"] == 4) and np.all(growth["GRU 
 # (the chain of operations does not grow with the length), and any two positions are one attention
 # step apart, where the GRU must carry a symbol through $D$ updates of one small vector. (At short
 # distances the GRU did as well; the gap opened with distance, at the same size and the same number
-# of training steps.) **What attention costs** is the $n \times n$ score matrix of every head and layer: time
-# and stored weights that grow fourfold when the sequence doubles, against twofold for the GRU.
-# (Fused kernels such as FlashAttention avoid storing the weights, but still compute all $n^2$
-# scores; this course does not build them.)
-# **What RNNs keep** is a constant memory per generated token, where the KV cache
-# grows with every token read. That is one motivation of recent recurrent designs, state-space models
+# of training steps, on a task that favours attention.) **What attention costs** is an $n \times n$ score matrix in every head of
+# every layer: stored weights that grew fourfold each time the sequence doubled, against twofold
+# for the GRU, and $n^2$ dot products to compute them. (Fused kernels such as FlashAttention avoid
+# storing the weights, but still compute all $n^2$ scores; this course does not build them.)
+# **What RNNs keep** is a constant memory per generated token, where the KV cache grows with every
+# token read. That is one motivation of recent recurrent designs, state-space models
 # such as Mamba, and RWKV: a fixed-size state for generation, built so that training can still run in
 # parallel over positions. This course does not build them, so it makes no measured claim about
 # them.
