@@ -56,17 +56,53 @@ def test_combined_mask_of_integers_is_rejected(solutions, capsys):
     rejects(check_combined_mask, lambda t: solutions.combined_mask(t).astype(int), capsys, "dtype")
 
 
-@pytest.mark.parametrize("wrong", [1 / 256, 16, 1.0, "1/16"])
-def test_scale_other_than_one_over_sqrt_dk_is_rejected(wrong, capsys):
+@pytest.mark.parametrize("wrong", [1 / 16, 1 / 256, 8, 64, 1.0, "1/8"])
+def test_scale_other_than_one_over_sqrt_d_head_is_rejected(wrong, capsys):
     rejects(check_scale, wrong, capsys, "Hint")
 
 
-def test_scale_that_divides_by_dk_gets_the_variance_hint(capsys):
-    rejects(check_scale, 1 / 256, capsys, "standard deviation")
+def test_scale_with_d_model_instead_of_d_head_gets_the_per_head_hint(capsys):
+    rejects(check_scale, 1 / np.sqrt(768), capsys, "d_head = d_model / heads")
 
 
-def test_scores_grad_without_the_row_sum_term_is_rejected(capsys):
-    rejects(check_scores_grad, lambda w, dw: w * dw, capsys, "sum(dW * W)")
+def test_scale_that_divides_by_d_head_gets_the_variance_hint(capsys):
+    rejects(check_scale, 1 / 64, capsys, "standard deviation")
+
+
+def test_scale_copied_from_the_chapter_gets_a_hint_to_count_terms(capsys):
+    rejects(check_scale, 1 / 16, capsys, "how many terms")
+
+
+def test_scale_computed_as_a_numpy_expression_is_accepted(capsys):
+    assert check_scale(1 / np.sqrt(768 / 12))
+    assert check_scale(np.float32(0.125))
+
+
+def test_scores_grad_that_uses_the_plain_softmax_backward_is_rejected(capsys):
+    # Section 7's formula with dlog in place of dweights: the log is forgotten.
+    rejects(check_scores_grad,
+            lambda w, dlog: w * (dlog - (dlog * w).sum(-1, keepdims=True)), capsys, "their log")
+
+
+def test_scores_grad_that_stops_at_the_weights_is_rejected(capsys):
+    rejects(check_scores_grad, lambda w, dlog: dlog / w, capsys, "go on through the softmax")
+
+
+def test_scores_grad_that_ignores_the_normalising_sum_is_rejected(capsys):
+    rejects(check_scores_grad, lambda w, dlog: dlog, capsys, "other scores")
+
+
+def test_scores_grad_without_summing_over_the_row_is_rejected(capsys):
+    rejects(check_scores_grad, lambda w, dlog: dlog - w * dlog, capsys, "whole row")
+
+
+def test_scores_grad_by_the_chain_rule_through_section_7s_formula_is_accepted(capsys):
+    def chain_rule(w, dlog):
+        dweights = dlog / w
+        return w * (dweights - (dweights * w).sum(-1, keepdims=True))
+
+    assert check_scores_grad(chain_rule)
+    assert "cross-entropy" in capsys.readouterr().out
 
 
 def test_attention_that_calls_the_library_is_caught(capsys):

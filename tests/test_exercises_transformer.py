@@ -115,6 +115,30 @@ def test_leak_test_that_changes_only_the_second_token_is_rejected(capsys):
     rejects(check_leak_test, second_token_only, capsys, "every token in turn")
 
 
+def test_leak_test_that_runs_prefixes_is_accepted(capsys):
+    # Chapter 3's own leak test: output t from the prefix ids[:, :t + 1] equals output t of the
+    # full run. The hidden models must take a prefix of any length, one token included.
+    def prefix_truncation(model, seq_len, vocab_size):
+        ids = np.random.default_rng(0).integers(vocab_size, size=(1, seq_len))
+        full = model(ids)
+        return any(not np.allclose(model(ids[:, : t + 1])[:, t], full[:, t])
+                   for t in range(seq_len))
+
+    assert check_leak_test(prefix_truncation)
+    assert "✅" in capsys.readouterr().out
+
+
+def test_leak_test_that_runs_prefixes_but_skips_short_ones_is_rejected(capsys):
+    # Starting at prefixes of 3 tokens misses the model whose output 0 reads token 1.
+    def from_three_tokens(model, seq_len, vocab_size):
+        ids = np.random.default_rng(0).integers(vocab_size, size=(1, seq_len))
+        full = model(ids)
+        return any(not np.allclose(model(ids[:, : t + 1])[:, t], full[:, t])
+                   for t in range(2, seq_len))
+
+    rejects(check_leak_test, from_three_tokens, capsys, "output 0 reads token 1")
+
+
 @pytest.mark.parametrize("constant", [True, False])
 def test_leak_test_with_a_constant_answer_is_rejected(constant, capsys):
     rejects(check_leak_test, lambda model, seq_len, vocab_size: constant, capsys, "Hint")

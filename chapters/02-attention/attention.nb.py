@@ -22,7 +22,7 @@
 # 7. The backward pass, checked against `torch.autograd`
 # 8. Play with it: temperature, masks and heads in a widget
 # 9. Attention inside a real (tiny) minillm model, drawn by bertviz and offline
-# 10. Before attention: a recurrent network (RNN, GRU), measured against attention
+# 10. Before the Transformer: a recurrent network (RNN, GRU), measured against attention
 # 11. Exercises that check themselves
 
 # %% id="bd8ab662"
@@ -148,24 +148,25 @@ assert new_bank_b[money] > new_bank_b[nature]   # next to money, bank leans to m
 # %% [markdown] id="87604bb7"
 # The same word now has two different vectors, each pulled towards its context. That is all
 # attention is. Every word does it at the same time, which in matrix form is three lines: all
-# scores $S = XX^\top$, all weights $W = \operatorname{softmax}(S)$ row by row, all outputs $Y = WX$.
-# Each row of $W$ says where one word looks.
+# scores $S = XX^\top$, all weights $A = \operatorname{softmax}(S)$ row by row, all outputs $Y = AX$.
+# Each row of $A$, the **attention matrix**, says where one word looks. (We write $A$, not
+# $W$: from section 2 on, $W$ names learned weight matrices such as $W_Q$.)
 
 # %% id="c0bd70f3"
 def self_attend(X):
-    W = softmax(X @ X.T)      # (seq, seq): row i = where word i looks
-    return W @ X, W
+    A = softmax(X @ X.T)      # (seq, seq): row i = where word i looks
+    return A @ X, A
 
-Y_a, W_a = self_attend(X_a)
-Y_b, W_b = self_attend(X_b)
+Y_a, A_a = self_attend(X_a)
+Y_b, A_b = self_attend(X_b)
 assert np.allclose(Y_a[-1], new_bank_a) and np.allclose(Y_b[-1], new_bank_b)
-top3_a = {sentence_a[j] for j in np.argsort(W_a[-1])[-3:]}
-top3_b = {sentence_b[j] for j in np.argsort(W_b[-1])[-3:]}
+top3_a = {sentence_a[j] for j in np.argsort(A_a[-1])[-3:]}
+top3_b = {sentence_b[j] for j in np.argsort(A_b[-1])[-3:]}
 assert top3_a == {"bank", "river", "fished"} and top3_b == {"bank", "money", "borrowed"}
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-minillm.viz.plot_attention(W_a, sentence_a, ax=axes[0], annotate=True, title="sentence A")
-minillm.viz.plot_attention(W_b, sentence_b, ax=axes[1], annotate=True, title="sentence B")
+minillm.viz.plot_attention(A_a, sentence_a, ax=axes[0], annotate=True, title="sentence A")
+minillm.viz.plot_attention(A_b, sentence_b, ax=axes[1], annotate=True, title="sentence B")
 fig.suptitle("Row 'bank': in A it looks at 'river' and 'fished', in B at 'money' and 'borrowed'")
 fig.tight_layout()
 plt.show()
@@ -205,6 +206,12 @@ print("weights:", ours_w.shape, "= (batch, seq_q, seq_k)")
 
 # %% [markdown] id="e7-box"
 # > **原文 vs 实测** · article 002 §4.1
+# >
+# > *What these boxes are.* This course implements five Chinese articles on how large language
+# > models work, its sources, numbered 000 to 004 ([chapter 11](../11-faq/faq.ipynb) answers the
+# > questions they end with). Where an article gets something wrong, a box like this one quotes
+# > it (**原文**: the article's text), runs or checks it in the cell below (**实测**: measured),
+# > and gives the fix (**改正**: correction).
 # >
 # > **原文** (its attention formula, as written): $\operatorname{Attention}(Q, K, V) =
 # > \operatorname{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}}\right) W^V$
@@ -401,8 +408,8 @@ assert scaled[-1, 2] / raw[-1, 2] > 1000 and scaled[0, 2] / raw[0, 2] < 10
 # that random projections remove the symmetry, and that identity projections give back section 1.
 
 # %% id="a0b89c0e"
-print("row 'bank' of sentence A:", "  ".join(f"{w}={x:.2f}" for w, x in zip(sentence_a, W_a[-1])))
-assert sentence_a[W_a[-1].argmax()] == "bank"         # bank attends most to itself
+print("row 'bank' of sentence A:", "  ".join(f"{w}={x:.2f}" for w, x in zip(sentence_a, A_a[-1])))
+assert sentence_a[A_a[-1].argmax()] == "bank"         # bank attends most to itself
 assert np.allclose(X_a @ X_a.T, (X_a @ X_a.T).T)       # Q = K: symmetric scores
 
 W_q, W_k, W_v = (rng.standard_normal((4, 4)) for _ in range(3))
@@ -524,7 +531,9 @@ assert np.all(w[0, 0, 0] == 0) and np.all(out[0, 0, 0] == 0) and not np.isnan(w)
 # We take the weights from minillm's PyTorch layer `minillm.MultiHeadAttention(d_model=16, n_heads=4)`
 # (random, seeded) and convert its `state_dict()` into the NumPy parameter dict, key for key. The word
 # vectors are random too, with a wide spread (standard deviation 3), so that even random projections
-# give the heads visible preferences.
+# give the heads visible preferences. The sentence invites a reading (does *it* look at *cat*?);
+# do not read meaning into these maps: the weights are random, so every pattern is an accident
+# of the draw. A trained map comes in section 10.
 
 # %% id="7c884c04"
 words = "the cat sat on the mat because it was tired".split()
@@ -605,23 +614,23 @@ assert np.allclose(weights[0, :, 0], weights[0, :, 4])
 #
 # To learn $W_Q, W_K, W_V$ we need the gradient of a loss $L$ with respect to $Q$, $K$, $V$. Given
 # $dO = \partial L / \partial O$, walk the forward pass $S = s\,QK^\top$ (with $s = 1/\sqrt{d_k}$),
-# $W = \operatorname{softmax}(S)$, $O = WV$ backwards, one matrix product at a time:
+# $A = \operatorname{softmax}(S)$, $O = AV$ backwards, one matrix product at a time:
 #
-# $$dV = W^\top dO, \qquad dW = dO\,V^\top, \qquad
-# dS = W \odot \big(dW - \operatorname{rowsum}(dW \odot W)\big), \qquad
+# $$dV = A^\top dO, \qquad dA = dO\,V^\top, \qquad
+# dS = A \odot \big(dA - \operatorname{rowsum}(dA \odot A)\big), \qquad
 # dQ = s\, dS\, K, \qquad dK = s\, dS^\top Q.$$
 #
 # The middle formula is the softmax Jacobian $\operatorname{diag}(w) - ww^\top$ from section 3, applied
-# row by row without ever building it. A masked entry has $W = 0$, hence $dS = 0$: no gradient flows
+# row by row without ever building it. A masked entry has $A = 0$, hence $dS = 0$: no gradient flows
 # to a key that was not looked at.
 
 # %% id="b5fd5549"
 def attention_backward(dout, q, k, v, mask=None):
     scale = 1 / np.sqrt(q.shape[-1])
-    _, w = scaled_dot_product_attention(q, k, v, mask)
-    dv = np.swapaxes(w, -1, -2) @ dout
-    dw = dout @ np.swapaxes(v, -1, -2)
-    ds = w * (dw - (dw * w).sum(axis=-1, keepdims=True))
+    _, a = scaled_dot_product_attention(q, k, v, mask)     # a: the attention matrix A
+    dv = np.swapaxes(a, -1, -2) @ dout
+    da = dout @ np.swapaxes(v, -1, -2)
+    ds = a * (da - (da * a).sum(axis=-1, keepdims=True))
     dq = scale * ds @ k
     dk = scale * np.swapaxes(ds, -1, -2) @ q
     return dq, dk, dv
@@ -798,7 +807,7 @@ minillm.viz.show_bertviz(head_view, sharp, words)
 minillm.viz.show_bertviz(model_view, sharp, words, display_mode="light")
 
 # %% [markdown] id="d279d073"
-# ## 10. Before attention: a recurrent network, measured
+# ## 10. Before the Transformer: a recurrent network, measured
 #
 # Before the Transformer (2017), the usual model of a sequence was a **recurrent neural
 # network（循环神经网络）**, an RNN. It reads the tokens one at a time, left to right, and carries
@@ -806,7 +815,11 @@ minillm.viz.show_bertviz(model_view, sharp, words, display_mode="light")
 #
 # $$h_t = \tanh(W_x x_t + W_h h_{t-1} + b), \qquad h_{-1} = 0.$$
 #
-# Two things follow from that one line, and both are what attention changed:
+# Attention itself is older than the Transformer: it was invented *inside* such networks, for
+# translation, where an RNN decoder's state queried all the states of an RNN encoder at every
+# output word (Bahdanau, Cho and Bengio 2014; Luong, Pham and Manning 2015). What the Transformer
+# removed was the recurrence. Two things follow from that one line, and both are what the
+# Transformer changed:
 #
 # * **One step after another.** $h_t$ needs $h_{t-1}$, which needs $h_{t-2}$, and so on: the
 #   positions of a sequence cannot be computed at the same time, even in training, where all the
@@ -857,7 +870,8 @@ assert np.allclose(ours[-1], h_last[0, 0].numpy(), rtol=0, atol=1e-12)
 # networks, the **LSTM（长短期记忆网络）** (long short-term memory) and the **GRU（门控循环单元）**
 # (gated recurrent unit), whose learned gates decide at every step how much of the state to keep and
 # how much to overwrite, so that information (and gradient) can survive longer. They were the
-# standard sequence models before attention, and they keep both properties above.
+# standard sequence models before the Transformer (with attention on top, from 2014), and they keep
+# both properties above.
 #
 # **A task that needs a long memory.** Sequences of random symbols; at every position $t \ge D$ the
 # model must say the symbol it saw $D$ positions back, $x_{t-D}$. The symbols are independent, so
@@ -907,6 +921,8 @@ for name, size in sizes.items():
 assert max(sizes.values()) < 1.05 * min(sizes.values())        # the same size, within 5 %
 
 # %% id="c0f99691"
+trained_models = {}   # (make, distance, seed) -> the trained model, to look inside one later
+
 def copy_back_accuracy(make, distance, seed):
     # Train a fresh model to say x[t - distance] at every position t >= distance; test accuracy.
     torch.manual_seed(seed)
@@ -920,6 +936,7 @@ def copy_back_accuracy(make, distance, seed):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    trained_models[make, distance, seed] = model
     with torch.no_grad():
         logits, _ = model(test_seqs)
     return (logits[:, distance:].argmax(-1) == test_seqs[:, :-distance]).float().mean().item()
@@ -962,6 +979,40 @@ ax.set_title(f"Same size, same {steps} steps: "
 ax.legend(fontsize=8)
 plt.show()
 
+# %% [markdown] id="att-map-md"
+# **A task built for attention.** Be fair to the GRU: this task favours attention by construction.
+# The offset $D$ is the same at every position of every sequence, and the attention model learns
+# *absolute* positions, so one head only has to learn "look exactly $D$ back", one pattern for every
+# query. The GRU, for its part, had 150 steps of training, a small budget for a network whose
+# gradient must travel $D$ steps back through its state; how far more training (or a bigger state)
+# would take it is not measured here. Below, the trained attention model (seed 0, $D = 8$) reading
+# 64 test sequences: from position $D$ on, every query puts its weight on the key $D$ positions
+# back, a line parallel to the diagonal (the first $D$ queries have nothing to copy, and no loss).
+
+# %% id="att-map-code"
+D = 8
+trained = trained_models[makers["attention"], D, 0].eval()
+with torch.no_grad():
+    _, (att_map,) = trained(test_seqs[:64], need_weights=True)   # 1 layer: (64, heads, seq, seq)
+queries = torch.arange(D, length)
+on_target = att_map[:, :, queries, queries - D]                    # query t's weight on key t - D
+hits = (att_map[:, :, queries].argmax(-1) == queries - D).float()
+for h in range(attention_cfg.n_heads):
+    print(f"head {h}: mean weight on the key {D} back {on_target[:, h].mean():.2f}, "
+          f"its largest weight in {hits[:, h].mean():.0%} of the rows t >= {D}")
+assert on_target.mean(dim=(0, 2)).min() > 0.8 and hits.mean() > 0.95
+
+fig, axes = plt.subplots(1, attention_cfg.n_heads, figsize=(10, 4.6))
+for h, ax in enumerate(axes):
+    ax.imshow(att_map[0, h], cmap="viridis", vmin=0, vmax=1)
+    ax.set_title(f"head {h}")
+    ax.set_xlabel("key position")
+    ax.set_ylabel("query position")
+fig.suptitle(f"Trained to say the symbol {D} back: from t = {D} on, query t looks at key t - {D} "
+             "(first test sequence)")
+fig.tight_layout()
+plt.show()
+
 # %% [markdown] id="df2ac420"
 # **What makes attention parallel.** Timing is noisy on a shared machine, so we count instead.
 # Autograd records every operation of a forward pass, each with the operations whose results it
@@ -1001,8 +1052,8 @@ assert len(set(depths["attention"])) == 1
 assert np.all(np.diff(depths["GRU"]) / np.diff(seq_lens) == per_token) and per_token >= 1
 
 # %% [markdown] id="636a3a4d"
-# That is the trade. Training the GRU on a sequence of $n$ tokens takes a chain of work that grows
-# with $n$; attention's chain does not, so parallel hardware (a GPU) can compute all positions of a
+# That is the first half of the trade. Training the GRU on a sequence of $n$ tokens takes a chain
+# of work that grows with $n$; attention's chain does not, so parallel hardware (a GPU) can compute all positions of a
 # long sequence at the same time. Generation is the other way round: a Transformer must keep the keys
 # and values of every token it has read (the **KV cache** of chapter 7), while the GRU keeps only its
 # state. Below, both read the same tokens one at a time, as in generation, and we count the numbers
@@ -1031,13 +1082,48 @@ assert len(set(kept["GRU state"])) == 1
 assert kept["attention KV cache"] == [2 * attention_cfg.n_layers * attention_cfg.d_model * n
                                       for n in seq_lens]
 
+# %% [markdown] id="n2-md"
+# **What attention pays for it.** Every attention layer scores every pair of positions: per head an
+# $n \times n$ matrix of scores, each a dot product of $d_\text{head}$ numbers. So its time grows
+# like $n^2 d$ and, once the weights are stored (as training's backward pass needs them), its
+# memory like $n^2$, where the GRU's time and memory grow like $n$ (its work per token,
+# about $d_\text{hidden}^2$, does not depend on the length). Measured on the two untrained models,
+# made for longer sequences: the attention weights one layer stores, against the states the GRU
+# keeps for all positions.
+
+# %% id="n2-code"
+long_lens = [256, 512, 1024, 2048]
+torch.manual_seed(0)
+long_cfg = minillm.TransformerConfig.tiny(vocab_size=n_symbols, d_model=32, n_heads=2,
+                                          n_layers=1, d_ff=64, max_seq_len=long_lens[-1])
+long_att, long_gru = minillm.DecoderLM(long_cfg).eval(), GRUModel(n_symbols)
+stored = {"attention weights, 1 layer": [], "GRU states": []}
+with torch.no_grad():
+    for n in long_lens:
+        tokens = torch.zeros(1, n, dtype=torch.long)
+        _, (weights_n,) = long_att(tokens, need_weights=True)   # (1, heads, n, n)
+        states_n, _ = long_gru.gru(long_gru.embed(tokens))      # (1, n, d_hidden)
+        stored["attention weights, 1 layer"].append(weights_n.numel() * weights_n.element_size())
+        stored["GRU states"].append(states_n.numel() * states_n.element_size())
+print("sequence length            " + "".join(f"{n:>9}" for n in long_lens))
+for name, sizes_n in stored.items():
+    print(f"{name:<26} " + "".join(f"{b / 2**20:>6.2f} MB" for b in sizes_n))
+growth = {name: np.array(b[1:]) / np.array(b[:-1]) for name, b in stored.items()}
+print("each doubling of the length multiplies them by",
+      ", ".join(f"{name}: {g.mean():.0f}" for name, g in growth.items()))
+assert np.all(growth["attention weights, 1 layer"] == 4) and np.all(growth["GRU states"] == 2)
+
 # %% [markdown] id="13852980"
 # **Why Transformers replaced RNNs**, in this section's numbers: training is parallel over positions
 # (the chain of operations does not grow with the length), and any two positions are one attention
 # step apart, where the GRU must carry a symbol through $D$ updates of one small vector. (At short
 # distances the GRU did as well; the gap opened with distance, at the same size and the same number
-# of training steps.) **What RNNs keep** is a constant memory per generated token, where the KV cache
-# grows with every token read. That is one motivation of recent recurrent designs, state-space models
+# of training steps, on a task that favours attention.) **What attention costs** is an $n \times n$ score matrix in every head of
+# every layer: stored weights that grew fourfold each time the sequence doubled, against twofold
+# for the GRU, and $n^2$ dot products to compute them. (Fused kernels such as FlashAttention avoid
+# storing the weights, but still compute all $n^2$ scores; this course does not build them.)
+# **What RNNs keep** is a constant memory per generated token, where the KV cache grows with every
+# token read. That is one motivation of recent recurrent designs, state-space models
 # such as Mamba, and RWKV: a fixed-size state for generation, built so that training can still run in
 # parallel over positions. This course does not build them, so it makes no measured claim about
 # them.
@@ -1082,8 +1168,10 @@ def combined_mask(is_token):
 check_combined_mask(combined_mask)
 
 # %% [markdown] id="27e2f427"
-# **Exercise 3 — the scale.** Queries and keys with $d_k = 256$ entries of variance 1. By which
-# number must the scores $q \cdot k$ be multiplied so that their variance is 1 again?
+# **Exercise 3 — the scale, per head.** A model of width $d_\text{model} = 768$ has 12 heads (the
+# size of GPT-2 small). Inside each head, the entries of the queries and keys have mean 0 and
+# variance 1. By which number must a head's scores $q \cdot k$ be multiplied so that their variance
+# is 1? (Think about how many terms one head's dot product sums; `np.sqrt` is allowed.)
 
 # %% id="3c92e714"
 scale = ...  # a number
@@ -1091,12 +1179,15 @@ scale = ...  # a number
 check_scale(scale)
 
 # %% [markdown] id="f32ff789"
-# **Exercise 4 — the softmax backward pass.** Given the attention weights `weights` (softmax over
-# the last axis) and `dweights` $= \partial L / \partial W$ of the same shape, return
-# $\partial L / \partial S$, the gradient with respect to the scores.
+# **Exercise 4 — through the log of a softmax.** A language model's loss reads the *log* of its
+# softmax weights: for the right next token $y$, $L = -\log a_y$ (chapter 3). Given `weights`
+# $= \operatorname{softmax}(S)$ over the last axis and `dlog` $= \partial L / \partial \log A$ of the
+# same shape, return $\partial L / \partial S$. No new formula is needed, only section 7's softmax
+# backward and the chain rule through $\log$. Then predict: what is $\partial L / \partial S$ when
+# `dlog` is $-1$ at $y$ and $0$ elsewhere?
 
 # %% id="10c76ba2"
-def scores_grad(weights, dweights):
+def scores_grad(weights, dlog):
     ...  # your code here
 
 

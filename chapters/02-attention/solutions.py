@@ -22,10 +22,13 @@ def combined_mask(is_token):
     return causal_mask(is_token.shape[1]) & padding_mask(is_token)
 
 
-# Exercise 3: Var(q·k) = d_k = 256, so the standard deviation is 16 and the scale is 1/16.
-scale = 1 / np.sqrt(256)
+# Exercise 3: each head sees d_head = 768 / 12 = 64 dimensions, so Var(q·k) = 64, the standard
+# deviation is 8 and the scale is 1/8 (not 1/sqrt(768): a head's dot product has 64 terms).
+scale = 1 / np.sqrt(768 // 12)
 
 
-def scores_grad(weights, dweights):
-    """Exercise 4: the softmax backward pass, dS = W * (dW - sum(dW * W) over the keys)."""
-    return weights * (dweights - np.sum(dweights * weights, axis=-1, keepdims=True))
+def scores_grad(weights, dlog):
+    """Exercise 4: through log(softmax). The chain rule gives dL/dweights = dlog / weights;
+    section 7's softmax backward, weights * (dweights - rowsum(dweights * weights)), then
+    simplifies to dlog - weights * rowsum(dlog). (With dlog = -one-hot: weights - one-hot.)"""
+    return dlog - weights * np.sum(dlog, axis=-1, keepdims=True)

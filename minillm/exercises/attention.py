@@ -101,37 +101,71 @@ def check_combined_mask(combined_mask):
 
 
 def check_scale(scale):
-    """Exercise 3: the factor that brings the variance of q·k back to 1 when d_k = 256."""
+    """Exercise 3: the factor that brings the variance of one head's q·k back to 1, when
+    d_model = 768 is split into 12 heads: d_head = 64, so the factor is 1/sqrt(64) = 1/8."""
     if is_unanswered(scale):
         return verdict(False, TODO)
     try:
         scale = float(scale)
     except (TypeError, ValueError):
         return verdict(False, f"give a number, not {type(scale).__name__}.")
-    if np.isclose(scale, 1 / 256):
+    if np.isclose(scale, 1 / np.sqrt(768)):
+        return verdict(False, "a head's dot product sums d_head = d_model / heads terms, not "
+                              "d_model: each head only sees its own slice of the width.")
+    if np.isclose(scale, 1 / 64) or np.isclose(scale, 1 / 768):
         return verdict(False, "that divides the variance by d_k twice: Var(c·s) = c²·Var(s), so "
-                              "divide by the standard deviation sqrt(d_k).")
-    if np.isclose(scale, 16.0) or np.isclose(scale, 256.0):
+                              "divide by the standard deviation sqrt(d_head).")
+    if np.isclose(scale, 1 / 16):
+        return verdict(False, "1/16 = 1/sqrt(256) was the chapter's d_k = 256; how many terms "
+                              "does one head's dot product have here?")
+    if np.isclose(scale, 1 / 12) or np.isclose(scale, 1 / np.sqrt(12)):
+        return verdict(False, "the number of heads does not set the spread of a score; the "
+                              "number of terms in one head's dot product does.")
+    if scale >= 1:
         return verdict(False, "the scores are too spread out, so the factor must be below 1.")
-    return verdict(np.isclose(scale, 1 / 16), "Var(q·k) = d_k for unit-variance entries, and "
-                                              "Var(c·s) = c²·Var(s).", "1/sqrt(256) = 1/16.")
+    return verdict(np.isclose(scale, 1 / 8), "Var(q·k) = d_head for unit-variance entries, and "
+                                             "Var(c·s) = c²·Var(s).",
+                   "d_head = 768 / 12 = 64, so 1/sqrt(64) = 1/8.")
 
 
 def check_scores_grad(scores_grad):
-    """Exercise 4: scores_grad(weights, dweights) -> dL/dscores through a row-wise softmax."""
+    """Exercise 4: scores_grad(weights, dlog) -> dL/dS when the loss reads log softmax(S).
+
+    weights = softmax(S) over the last axis, dlog = dL/d(log weights). By the chain rule
+    dL/dweights = dlog / weights, and the softmax backward then gives
+    dS = dlog - weights * sum(dlog, over the keys); with dlog = -one-hot(y), dS = weights - one-hot.
+    """
     rng = np.random.default_rng(2)
     scores = rng.standard_normal((3, 4, 6))
     weights = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
-    dweights = rng.standard_normal(weights.shape)
-    answer, hint = try_answer(scores_grad, weights, dweights)
+    dlog = rng.standard_normal(weights.shape)
+    answer, hint = try_answer(scores_grad, weights, dlog)
     if hint:
         return verdict(False, hint)
-    if close(answer, weights * dweights):
-        return verdict(False, "that is only the diagonal of the softmax Jacobian: every weight "
-                              "also depends on the other scores of its row (subtract sum(dW * W)).")
-    return verdict(close(answer, softmax_backward(dweights, weights)),
-                   "dS = W * (dW - sum(dW * W, over the keys)), with keepdims so it broadcasts.",
-                   "That is the softmax backward pass.")
+    slips = [
+        (softmax_backward(dlog, weights),
+         "that is the softmax backward pass of a loss that reads the weights themselves; this "
+         "loss reads their log, so first dL/dweights = dlog / weights, then the softmax backward."),
+        (dlog / weights,
+         "that is dL/dweights; go on through the softmax (section 7's formula) to the scores."),
+        (dlog,
+         "log a_i = s_i - log sum_j exp(s_j): every log-weight also depends on the other scores "
+         "of its row, through that sum."),
+        (weights * dlog,
+         "that is only the diagonal of the softmax Jacobian applied to dlog; use dlog / weights "
+         "as the gradient of the weights first."),
+        (dlog - weights * dlog,
+         "the second term sums dlog over the keys (the whole row), with keepdims so it "
+         "broadcasts."),
+    ]
+    for slip, slip_hint in slips:
+        if close(answer, slip):
+            return verdict(False, slip_hint)
+    return verdict(close(answer, dlog - weights * dlog.sum(-1, keepdims=True)),
+                   "dS = weights * (dlog / weights - sum(dlog, over the keys)), which simplifies.",
+                   "dS = dlog - weights * rowsum(dlog). With dlog = -one-hot(y) it is "
+                   "weights - one-hot(y): the gradient of the cross-entropy loss with respect to "
+                   "the scores (logits), the one every language model trains with.")
 
 
 @contextlib.contextmanager
