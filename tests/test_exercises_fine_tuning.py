@@ -45,3 +45,35 @@ def test_response_loss_averaged_per_sequence_gets_a_targeted_hint(capsys):
         return ((per_token.view_as(mask) * mask).sum(1) / mask.sum(1)).mean()
 
     rejects(check_response_loss, per_sequence, capsys, "mean per sequence")
+
+
+def test_early_stop_that_counts_a_tie_as_improvement_gets_the_tie_hint(capsys):
+    def ties_improve(losses, patience):
+        best, best_epoch, bad = float("inf"), None, 0
+        for epoch, loss in enumerate(losses, start=1):
+            if loss <= best:          # the mistake: a tie is not below the best
+                best, best_epoch, bad = loss, epoch, 0
+            else:
+                bad += 1
+            if bad >= patience:
+                return best_epoch, epoch
+        return best_epoch, len(losses)
+
+    rejects(check_early_stop, ties_improve, capsys, "strictly below")
+
+
+def test_early_stop_without_the_last_epoch_branch_is_rejected(capsys):
+    # This answer passed the checker while every curve triggered a stop: when patience never
+    # runs out it reports no stop epoch (0) instead of the last epoch.
+    def no_last_epoch(losses, patience):
+        best, best_epoch, bad = float("inf"), None, 0
+        for epoch, loss in enumerate(losses, start=1):
+            if loss < best:
+                best, best_epoch, bad = loss, epoch, 0
+            else:
+                bad += 1
+            if bad >= patience:
+                return best_epoch, epoch
+        return best_epoch, 0
+
+    rejects(check_early_stop, no_last_epoch, capsys, "runs to the last epoch")

@@ -191,9 +191,10 @@ def accuracy(model, batch):
 
 
 def fit(model, batch, steps=60, lr=3e-3, batch_size=32, weight_decay=0.0, eval_fn=None,
-        callback=None):
-    """Train with minillm.train.train on random minibatches of one (ids, is_token, labels)."""
-    generator = torch.Generator().manual_seed(0)
+        callback=None, seed=0):
+    """Train with minillm.train.train on random minibatches of one (ids, is_token, labels).
+    seed picks the minibatches and seeds torch (dropout) when the run starts."""
+    generator = torch.Generator().manual_seed(seed)
 
     def get_batch(step):
         pick = torch.randint(len(batch[2]), (batch_size,), generator=generator)
@@ -201,7 +202,7 @@ def fit(model, batch, steps=60, lr=3e-3, batch_size=32, weight_decay=0.0, eval_f
 
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=5,
                       weight_decay=weight_decay, eval_every=1 if eval_fn else 10**9,
-                      device=str(DEVICE))
+                      seed=seed, device=str(DEVICE))
     return train(model.to(DEVICE), classification_loss, get_batch, cfg, eval_fn=eval_fn,
                  callback=callback, progress=False)
 
@@ -223,51 +224,65 @@ def linear_probe(classifier, train_batch, test_batch, steps=300, lr=1e-2):
         return (classifier.head(features[1]).argmax(-1) == labels[1]).float().mean().item()
 
 # %% [markdown] id="e1dd3c97"
-# Each method as a function `(task) -> (accuracy, trainable parameters)`. LoRA goes on the
+# Each method as a function `(task, seed) -> (accuracy, trainable parameters)`; the seed sets the random initial weights (of the scratch model, of LoRA's $A$) and the order of the minibatches. LoRA goes on the
 # attention's query and value projections (the paper's default) with rank 4; its update starts at
-# zero, so training starts exactly from the pretrained model.
+# zero, so training starts exactly from the pretrained model. **LP-FT** (Kumar et al. 2022) first trains the head alone on the frozen body's features, as the linear probe does, and only then fine-tunes everything, so that the body's first updates are driven by a head that already means something instead of one that starts at zero.
 
 # %% id="2f916efd"
-def scratch(task):
-    torch.manual_seed(0)
+def scratch(task, seed=0):
+    torch.manual_seed(seed)
     model = SequenceClassifier(DecoderLM(gpt.cfg), N_CLASSES[task])
-    fit(model, gpt_data[task][0])
+    fit(model, gpt_data[task][0], seed=seed)
     return accuracy(model, gpt_data[task][1]), count_parameters(model)
 
 
-def head_only(task):
+def head_only(task, seed=0):
+    # the head starts at zero and trains on cached features, full batch: no seed to vary
     model = SequenceClassifier(freeze(copy.deepcopy(gpt)), N_CLASSES[task])
     return linear_probe(model, *gpt_data[task]), count_parameters(model)
 
 
-def last_block(task):
+def last_block(task, seed=0):
+    torch.manual_seed(seed)
     model = SequenceClassifier(unfreeze_last_layers(copy.deepcopy(gpt), 1), N_CLASSES[task])
-    fit(model, gpt_data[task][0])
+    fit(model, gpt_data[task][0], seed=seed)
     return accuracy(model, gpt_data[task][1]), count_parameters(model)
 
 
-def full(task):
+def full(task, seed=0):
+    torch.manual_seed(seed)
     model = SequenceClassifier(unfreeze(copy.deepcopy(gpt)), N_CLASSES[task])
-    fit(model, gpt_data[task][0])
+    fit(model, gpt_data[task][0], seed=seed)
     return accuracy(model, gpt_data[task][1]), count_parameters(model)
 
 
-def lora(task):
+def lora(task, seed=0):
+    torch.manual_seed(seed)
     body = copy.deepcopy(gpt)
     add_lora(body, rank=4, alpha=8)
     model = SequenceClassifier(body, N_CLASSES[task])
-    fit(model, gpt_data[task][0], lr=1e-2)
+    fit(model, gpt_data[task][0], lr=1e-2, seed=seed)
     return accuracy(model, gpt_data[task][1]), count_parameters(model)
 
 
-def minilm_head_only(task):
+def lp_ft(task, seed=0):
+    torch.manual_seed(seed)
+    model = SequenceClassifier(freeze(copy.deepcopy(gpt)), N_CLASSES[task])
+    linear_probe(model, *gpt_data[task])      # LP: the head alone, on frozen features
+    unfreeze(model.body)                      # FT: then everything, as `full` does
+    fit(model, gpt_data[task][0], seed=seed)
+    return accuracy(model, gpt_data[task][1]), count_parameters(model)
+
+
+def minilm_head_only(task, seed=0):
     model = SequenceClassifier(freeze(copy.deepcopy(minilm)), N_CLASSES[task])
     return linear_probe(model, *minilm_data[task]), count_parameters(model)
 
 
-def minilm_full(task):
+def minilm_full(task, seed=0):
+    torch.manual_seed(seed)
     model = SequenceClassifier(unfreeze(copy.deepcopy(minilm)), N_CLASSES[task])
-    fit(model, minilm_data[task][0], steps=12, lr=1e-4, batch_size=16)
+    fit(model, minilm_data[task][0], steps=12, lr=1e-4, batch_size=16, seed=seed)
     return accuracy(model, minilm_data[task][1]), count_parameters(model)
 
 
@@ -275,14 +290,13 @@ METHODS = {"from scratch": scratch, "GPT head only": head_only, "GPT last block"
            "GPT full": full, "GPT LoRA r=4": lora, "MiniLM head only": minilm_head_only,
            "MiniLM full": minilm_full}
 
+
 # %% [markdown] id="f41fd224"
-# Run every method on sentiment and topic (spam is easy: section 5 trains on it). Fine-tuning all
-# of MiniLM's 22.6 million weights is by far the slowest per step, so it gets 12 steps, on
-# sentiment only. Each run's seconds are measured (they vary from machine to machine). Every
-# accuracy rests on one seed and 60 steps per method, and gaps of a few points between methods can
-# move with the seed or the learning-rate schedule: when the course's training loop switched to a
-# warm-up from 0, full fine-tuning of our GPT on sentiment went from 0.86 to 0.99 and its last block
-# from 0.65 to 0.81 (recorded in `CHANGELOG.md`). Read the large gaps, not the small ones.
+# Run every method on sentiment and topic (spam is easy: section 5 trains on it), with seed 0.
+# Fine-tuning all of MiniLM's 22.6 million weights is by far the slowest per step, so it gets 12
+# steps, on sentiment only. Every GPT run gets the same budget: 60 steps of 32 examples (about ten
+# passes over the 200), a warm-up of 5 steps from 0, then a cosine decay. Each run's seconds are
+# measured (they vary from machine to machine).
 
 # %% id="843defd8"
 # NBVAL_IGNORE_OUTPUT
@@ -300,7 +314,7 @@ for (task, method), (acc, n_params, seconds) in results.items():
     print(f"{task:10s} {method:17s} {acc:8.3f} {n_params:11,d} {seconds:8.1f}")
 
 # %% [markdown] id="39070b53"
-# The accuracies and parameter counts, checked (the table above adds the seconds):
+# The accuracies and parameter counts again, without the seconds, which vary from run to run (the chapter's test compares this table; the one above it is not compared):
 
 # %% id="a922b0ca"
 for (task, method), (acc, n_params, _) in results.items():
@@ -325,58 +339,129 @@ for ax, task in zip(axes, ("sentiment", "topic")):
 fig.tight_layout()
 plt.show()
 
+# %% [markdown] id="ch05-seeds-md"
+# One seed is one draw. The methods whose result depends on a seed (the scratch model's initial
+# weights, LoRA's $A$, the order of the minibatches) run again with seeds 1 and 2, and LP-FT joins
+# them; the head-only probes start at zero and train full-batch, so they have no seed to vary. The
+# same 60 steps for every run:
+
+# %% id="ch05-seeds"
+SEEDS = (0, 1, 2)
+SEEDED = {"from scratch": scratch, "GPT last block": last_block, "GPT full": full,
+          "GPT LoRA r=4": lora, "GPT LP-FT": lp_ft}
+by_seed = {}   # (task, method) -> [accuracy for each seed]
+for task in ("sentiment", "topic"):
+    for method, run in SEEDED.items():
+        by_seed[task, method] = [
+            results[task, method][0] if seed == 0 and (task, method) in results
+            else run(task, seed)[0] for seed in SEEDS]
+    for method in ("GPT head only", "MiniLM head only"):
+        by_seed[task, method] = [results[task, method][0]] * len(SEEDS)
+print(f"test accuracy over seeds {SEEDS}:")
+print(f"{'task':10s} {'method':17s} {'each seed':>16s} {'mean':>5s} {'min-max':>10s}")
+for (task, method), accs in by_seed.items():
+    print(f"{task:10s} {method:17s} {' '.join(f'{a:.2f}' for a in accs):>16s} "
+          f"{np.mean(accs):5.2f} {min(accs):.2f}-{max(accs):.2f}")
+
+# %% id="ch05-seeds-plot"
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+for ax, task in zip(axes, ("sentiment", "topic")):
+    names = [m for t, m in by_seed if t == task]
+    for x, method in enumerate(names):
+        accs = by_seed[task, method]
+        color = "tab:gray" if method == "from scratch" else "tab:blue"
+        ax.plot([x] * len(accs), accs, "o", color=color, alpha=0.6)
+        ax.plot([x - 0.25, x + 0.25], [np.mean(accs)] * 2, color="k", lw=2)
+    ax.axhline(1 / N_CLASSES[task], color="k", ls=":", lw=1, label="chance")
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{task}: a dot per seed, a bar at the mean (head-only probes have no seed)")
+    ax.legend(loc="lower left", fontsize=8)
+fig.tight_layout()
+plt.show()
+
 # %% [markdown] id="08944139"
-# What the numbers say (each line is computed, and asserted so the chapter fails if it stops being
-# true):
+# What the numbers say, over the three seeds (each line is computed, and asserted so the chapter
+# fails if it stops being true):
 
 # %% id="3bd8483a"
-def acc(task, method):
-    return results[task, method][0]
+def seeds(task, method):
+    return np.array(by_seed[task, method])
 
 
-best_pretrained = {task: max(acc(task, m) for m in METHODS if m != "from scratch"
-                             and (task, m) in results) for task in ("sentiment", "topic")}
-for task, best in best_pretrained.items():
-    print(f"{task}: from scratch {acc(task, 'from scratch'):.2f}, best pretrained {best:.2f}")
-assert any(best > acc(task, "from scratch") + 0.05 for task, best in best_pretrained.items())
-assert acc("sentiment", "GPT full") > acc("sentiment", "from scratch") + 0.1, "pretraining helps"
-assert acc("topic", "MiniLM head only") > acc("topic", "from scratch")
-assert (acc("sentiment", "GPT head only") < acc("sentiment", "GPT last block")
-        < acc("sentiment", "GPT full")), "the more of the GPT trains, the better"
-assert acc("sentiment", "MiniLM full") < acc("sentiment", "MiniLM head only"), "12 steps"
+scratch_acc = {task: seeds(task, "from scratch") for task in ("sentiment", "topic")}
+gap = seeds("sentiment", "GPT full") - scratch_acc["sentiment"]
+print(f"sentiment: GPT full minus from scratch, seed by seed: {np.round(gap, 2).tolist()} "
+      f"(mean {gap.mean():.2f}, smallest {gap.min():.2f})")
+assert gap.min() > 0, "pretraining helps the GPT on sentiment, on every seed"
+topic_gap = scratch_acc["topic"] - seeds("topic", "GPT full")
+print(f"topic: from scratch minus GPT full, seed by seed: {np.round(topic_gap, 2).tolist()} "
+      f"(smallest {topic_gap.min():.2f})")
+assert topic_gap.min() > 0.05, "on topic the pretrained GPT transfers worse, on every seed"
+minilm_topic = seeds("topic", "MiniLM head only")[0]
+print(f"topic: MiniLM head only {minilm_topic:.2f}, from scratch at best "
+      f"{scratch_acc['topic'].max():.2f}")
+assert minilm_topic > scratch_acc["topic"].max() + 0.1
+head, last, whole = (seeds("sentiment", m) for m in ("GPT head only", "GPT last block",
+                                                     "GPT full"))
+assert head.max() + 0.03 < last.min() and last.max() + 0.05 < whole.min(), (
+    "on sentiment, the more of the GPT trains, the better, on every seed")
 for task in ("sentiment", "topic"):
-    assert acc(task, "GPT head only") < acc(task, "GPT LoRA r=4"), "LoRA beats the head alone"
-    above = acc(task, "GPT LoRA r=4") > acc(task, "GPT last block")
-    print(f"{task}: LoRA {'above' if above else 'below'} training the last block")
-assert acc("sentiment", "GPT LoRA r=4") < acc("sentiment", "GPT last block")
+    lora_acc, last_acc = seeds(task, "GPT LoRA r=4"), seeds(task, "GPT last block")
+    head_acc = seeds(task, "GPT head only")[0]
+    print(f"{task}: LoRA minus head only, mean {lora_acc.mean() - head_acc:+.2f} (smallest "
+          f"{lora_acc.min() - head_acc:+.2f}); LoRA above the last block on "
+          f"{int((lora_acc > last_acc).sum())} of {len(SEEDS)} seeds")
+    assert lora_acc.mean() > head_acc + 0.015, "LoRA beats the head alone, on average"
+lora_gap = seeds("sentiment", "GPT last block") - seeds("sentiment", "GPT LoRA r=4")
+assert lora_gap.min() > 0.03, "on sentiment LoRA stays below the last block, on every seed"
+for task in ("sentiment", "topic"):
+    lp_gap = seeds(task, "GPT full") - seeds(task, "GPT LP-FT")
+    print(f"{task}: GPT full minus LP-FT, seed by seed: {np.round(lp_gap, 2).tolist()}")
+    assert lp_gap.min() > 0.02, "here LP-FT is worse than plain full fine-tuning, on every seed"
+minilm_full_acc, minilm_probe_acc = (results["sentiment", m][0]
+                                     for m in ("MiniLM full", "MiniLM head only"))
+print(f"sentiment, seed 0 only: MiniLM full {minilm_full_acc:.2f}, MiniLM head only "
+      f"{minilm_probe_acc:.2f}")
+assert minilm_full_acc < minilm_probe_acc, "12 steps (one seed)"
 lora_share = results["sentiment", "GPT LoRA r=4"][1] / results["sentiment", "GPT full"][1]
 print(f"LoRA trains {lora_share:.1%} of what full fine-tuning trains")
 
 # %% [markdown] id="23f48526"
 # * Pretraining pays where the pretrained features fit the task: on topic, MiniLM (a small BERT-style
-#   model, then fine-tuned by the sentence-transformers project on about a billion sentence pairs) beats scratch by far with its body frozen and only a linear head
-#   trained. On sentiment our GPT, fine-tuned fully, is more than 10 points
-#   above the same network trained from scratch (both printed above), although 200 distinct reviews
-#   of a small grammar are enough for the scratch model to learn much of it.
+#   model, then fine-tuned by the sentence-transformers project on about a billion sentence pairs)
+#   beats scratch by far with its body frozen and only a linear head trained. On sentiment our GPT,
+#   fine-tuned fully, is above the same network trained from scratch on every seed, by about 10
+#   points on average but by only 3 on one seed (printed above): 200 distinct reviews of a small
+#   grammar are enough for the scratch model to learn much of it, and how much depends on the seed.
 # * Pretraining is not magic: on topic our tiny GPT, fine-tuned, does *worse* than the same
-#   network trained from scratch (both numbers are in the table above), although docstrings are
-#   the text closest to what it was pretrained on. We have not found out why; one seed, 60 steps
-#   and a 4-way task of 300 test snippets leave room for several explanations (the pretrained
-#   weights' scale, the learning rate, chance), and a course that only showed its successes would
-#   hide that pretraining can fail to transfer.
-# * LoRA trains about 1% of the weights, and here it beats training the head alone on both
-#   tasks; against training the last block it loses on sentiment and edges ahead on topic (printed
-#   above; one seed, and on topic a gap of a few of the 300 test snippets, so that order is not
-#   settled here). Whether a larger rank or more steps would help, we have not measured. The method shines on large
+#   network trained from scratch, on every seed and by at least 10 points (printed above), so it is
+#   not chance, and LP-FT does not rescue it. We have not found out why. Two guesses that remain:
+#   the classifier reads the last token's state, and pretraining never asked that state to sum up a
+#   text; and the features were tuned to the language reference's prose, not to docstrings' short
+#   phrases. A course that only showed its successes would hide that pretraining can fail to
+#   transfer.
+# * LoRA trains about 1% of the weights. On average it beats training the head alone on both tasks,
+#   but on single seeds by as little as a review or two; on sentiment it stays below training the
+#   last block on every seed, while on topic the two swap places from seed to seed (printed above).
+#   Whether a larger rank or more steps would help, we have not measured. The method shines on large
 #   models, where full fine-tuning cannot even fit in memory: with Adam it keeps four numbers per
 #   trainable weight (the weight, its gradient and two moments: 16 bytes in float32, over 100 GB for
 #   a 7-billion-weight model), while LoRA keeps them for its 1% only.
+# * Every run here has the same budget, 60 steps. A longer budget could change the order of the
+#   methods (a slow starter catches up), and this chapter does not measure it: the ranking is one of
+#   methods *at 60 steps*.
+# * LP-FT, measured: training the head first and then everything scores *below* plain full
+#   fine-tuning on both tasks and every seed (printed above), so the remedy that helps large models
+#   on shifted data (Kumar et al. 2022) does not help this small model on these tasks; why, we have
+#   not measured. The other usual remedy, a larger learning rate for the new head than for the body
+#   (ULMFiT's discriminative learning rates), is not tried here: `minillm.train` gives every weight
+#   the same learning rate.
 # * Fine-tuning all of MiniLM for 12 steps scores *below* its frozen body with a trained head
-#   (asserted above). The comparison is not even: the probe's head trains for 300 steps on cached
-#   features at a large learning rate, while the full run's new head starts at zero and gets only 12
-#   steps at the body's small one. The usual remedies are a larger learning rate for the head, or
-#   training the head first and then everything (LP-FT, Kumar et al. 2022); how many steps it would
-#   take here, we have not measured.
+#   (asserted above, on one seed: MiniLM is too slow here for more). The comparison is not even: the
+#   probe's head trains for 300 steps on cached features at a large learning rate, while the full
+#   run's new head starts at zero and gets only 12 steps at the body's small one.
 # * MiniLM's WordPiece vocabulary has few Chinese characters, so most characters of a Chinese review
 #   become `[UNK]` (counted below): pretraining helps only with what the model could read.
 
@@ -465,16 +550,16 @@ def overfit_run(dropout=0.0, weight_decay=0.0, stopper=None):
 
 
 curves, final_acc = {}, {}
-for label, kwargs in {"no regularisation": {}, "dropout 0.3": {"dropout": 0.3},
+stopper = EarlyStopping(patience=5)     # it listens to the run without regularisation
+for label, kwargs in {"no regularisation": {"stopper": stopper}, "dropout 0.3": {"dropout": 0.3},
                       "weight decay 10": {"weight_decay": 10.0}}.items():
     model, history = overfit_run(**kwargs)
     curves[label] = (history["loss"], history["eval_loss"])
     final_acc[label] = accuracy(model, valid)
-stopper = EarlyStopping(patience=5)
-model, history = overfit_run(stopper=stopper)
-final_acc["early stopping"] = accuracy(stopper.restore(model), valid)
-restored_loss = valid_loss(model)
-best_epoch, stop_epoch = stop_epochs(history["eval_loss"], patience=5)
+    if label == "no regularisation":
+        final_acc["early stopping"] = accuracy(stopper.restore(model), valid)
+        restored_loss = valid_loss(model)
+best_epoch, stop_epoch = stop_epochs(curves["no regularisation"][1], patience=5)
 assert best_epoch == stopper.best_step
 assert all(min(val_losses) > 0.68 for _, val_losses in curves.values()), "no better than chance"
 for label, (train_losses, val_losses) in curves.items():
@@ -494,8 +579,8 @@ for (label, (train_losses, val_losses)), color in zip(
 ax.axvline(best_epoch, color="k", ls=":", label=f"early stopping keeps epoch {best_epoch}")
 ax.set_xlabel("epoch (one step on 40 reviews drawn with replacement)")
 ax.set_ylabel("cross-entropy")
-ax.set_title("40 training reviews: training loss falls to ~0 while validation loss turns up;\n"
-             "dropout and weight decay slow the rise, early stopping keeps the best epoch")
+ax.set_title("40 training reviews: training loss falls to ~0, validation loss never gets below\n"
+             "chance and then rises; dropout and weight decay slow the rise")
 ax.legend(fontsize=8)
 plt.show()
 
@@ -524,9 +609,81 @@ print(f"gap between final validation and training loss without regularisation: "
 # overconfidence, accuracy does not. (The same 300 reviews choose the epoch and score it, which
 # flatters early stopping a little; a real setup keeps a third split for the final score.)
 #
+# So on this curve early stopping has nothing worth keeping: the validation loss never falls. It
+# needs a task that a few examples *can* learn. Spam is one (every method got it right in section 5):
+# train the whole GPT on 20 messages, an epoch being one step on all 20, and measure on 300 others.
+
+# %% id="ch05-spam-overfit"
+spam_texts, spam_labels = spam_task(20, seed=7, split="train")
+spam_valid_texts, spam_valid_labels = spam_task(300, seed=8, split="test")
+assert not overlap(spam_texts, spam_valid_texts)
+spam_small = batch_of(spam_texts, spam_labels, bpe, GPT_PAD)
+spam_valid = batch_of(spam_valid_texts, spam_valid_labels, bpe, GPT_PAD)
+
+
+def spam_valid_loss(model):
+    with torch.no_grad():
+        return classification_loss(model, tuple(t.to(DEVICE) for t in spam_valid)).item()
+
+
+spam_model = SequenceClassifier(unfreeze(copy.deepcopy(gpt)), 2)
+spam_stopper = EarlyStopping(patience=5)
+spam_stopped = [False]
+
+
+def spam_callback(step, history):
+    if not spam_stopped[0]:
+        spam_stopped[0] = spam_stopper.step(history["eval_loss"][-1], spam_model)
+
+
+spam_history = train(spam_model.to(DEVICE), classification_loss, lambda step: spam_small,
+                     TrainConfig(steps=EPOCHS, lr=3e-3, warmup_steps=5, weight_decay=0.0,
+                                 eval_every=1, device=str(DEVICE)),
+                     eval_fn=spam_valid_loss, callback=spam_callback, progress=False)
+spam_val = spam_history["eval_loss"]
+spam_last_acc = accuracy(spam_model, spam_valid)
+spam_best, spam_stop = stop_epochs(spam_val, patience=5)
+assert spam_best == spam_stopper.best_step
+spam_stopper.restore(spam_model)
+print(f"spam, 20 messages: validation loss {spam_val[0]:.3f} after epoch 1, lowest "
+      f"{min(spam_val):.3f} at epoch {spam_best}, {spam_val[-1]:.3f} after epoch {EPOCHS}; "
+      f"training loss then {spam_history['loss'][-1]:.4f}")
+print(f"EarlyStopping(patience=5) says stop at epoch {spam_stop} and restores epoch {spam_best}: "
+      f"validation loss {spam_valid_loss(spam_model):.3f} (last epoch {spam_val[-1]:.3f}), "
+      f"accuracy {accuracy(spam_model, spam_valid):.2f} (last epoch {spam_last_acc:.2f})")
+assert min(spam_val) < spam_val[0] - 0.3, "validation loss falls: the model learns"
+assert spam_val[-1] > 2 * min(spam_val), "then rises: it overfits"
+assert spam_best < spam_stop < EPOCHS
+assert spam_valid_loss(spam_model) < spam_val[-1], "early stopping keeps the better model"
+
+# %% id="ch05-spam-plot"
+fig, ax = plt.subplots(figsize=(8, 3.4))
+epochs = range(1, EPOCHS + 1)
+ax.plot(epochs, spam_history["loss"], color="tab:red", ls="--", lw=1, label="training (20)")
+ax.plot(epochs, spam_val, color="tab:red", label="validation (300)")
+ax.axvline(spam_best, color="k", ls=":", label=f"early stopping keeps epoch {spam_best}")
+ax.axvspan(spam_stop, EPOCHS, color="0.9", label=f"not needed after the stop (epoch {spam_stop})")
+ax.set_yscale("log")
+ax.set_xlabel("epoch (one step on all 20 messages)")
+ax.set_ylabel("cross-entropy (log scale)")
+ax.set_title("spam, 20 training messages: validation loss falls, then rises as the model\n"
+             "grows overconfident; early stopping keeps the bottom of the U")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown] id="ch05-patience-md"
 # Early stopping needs one choice, the **patience**: how many epochs without a new best validation
-# loss to wait. Too little can stop before a later, lower minimum; too much only costs compute, since
-# the best epoch is restored. Move the slider:
+# loss to wait. Because `restore()` puts back the best epoch seen, more patience never gives a worse
+# model, only more epochs of compute; too little patience can stop on a bump before a later, lower
+# minimum. On the spam curve, for a few values (computed from the curve above), and then a slider:
+
+# %% id="ch05-patience-table"
+for patience in (1, 2, 3, 5, 10, 15):
+    best, stop = stop_epochs(spam_val, patience)
+    print(f"patience {patience:2d}: stop at epoch {stop:2d}, keep epoch {best:2d} "
+          f"(validation loss {spam_val[best - 1]:.3f})")
+restored = [spam_val[stop_epochs(spam_val, p)[0] - 1] for p in range(1, 16)]
+assert all(b <= a for a, b in zip(restored, restored[1:])), "more patience is never worse"
 
 # %% id="80395aa4"
 # NBVAL_IGNORE_OUTPUT
@@ -534,16 +691,17 @@ import ipywidgets as widgets
 
 
 def draw_patience(patience):
-    best, stop = stop_epochs(plain_val, patience)
+    best, stop = stop_epochs(spam_val, patience)
     fig, ax = plt.subplots(figsize=(7, 3))
-    ax.plot(range(1, EPOCHS + 1), plain_val, color="tab:red", label="validation loss")
+    ax.plot(range(1, EPOCHS + 1), spam_val, color="tab:red", label="validation loss (spam)")
     ax.axvspan(stop, EPOCHS, color="0.85", label="epochs not trained")
     ax.axvline(best, color="k", ls=":", label=f"restored: epoch {best}")
     ax.set_xlim(1, EPOCHS)
     ax.set_xlabel("epoch")
+    ax.set_yscale("log")
     ax.set_ylabel("validation cross-entropy")
     ax.set_title(f"patience {patience}: stop at epoch {stop}, keep epoch {best} "
-                 f"(loss {plain_val[best - 1]:.3f})")
+                 f"(loss {spam_val[best - 1]:.3f})")
     ax.legend(fontsize=8)
     plt.show()
 
@@ -949,17 +1107,17 @@ check_early_stop(early_stop)
 #
 # | idea | what we measured here | where it lives in minillm |
 # |---|---|---|
-# | classification head | a pretrained body beats scratch where it fits the task (MiniLM on topic, our GPT fully fine-tuned on sentiment) and can hurt where it does not (our GPT on topic); one seed | `SequenceClassifier`, `pool`, `classification_loss` |
-# | what trains | head only < last block < everything, on our small GPT (sentiment) | `freeze`, `unfreeze_last_layers`, `count_parameters` |
+# | classification head | a pretrained body beats scratch where it fits the task (MiniLM on topic, our GPT fully fine-tuned on sentiment) and can hurt where it does not (our GPT on topic); three seeds, 60 steps; LP-FT did not help | `SequenceClassifier`, `pool`, `classification_loss` |
+# | what trains | head only < last block < everything, on our small GPT (sentiment), on every seed | `freeze`, `unfreeze_last_layers`, `count_parameters` |
 # | LoRA | ~1% of the weights; merged with no difference | `add_lora`, `LoRALinear`, `merge_lora` |
-# | overfitting | 40 examples memorised; early stopping keeps the best-loss epoch, not the most accurate one; the cure is more data | `EarlyStopping` |
+# | overfitting | 40 reviews memorised, never learned: the cure is more data; on 20 spam messages validation loss falls then rises, and early stopping keeps the bottom | `EarlyStopping` |
 # | instruction tuning | the answer format learned; on unseen instructions, only some type questions right | `instruction_batch`, `instruction_loss` |
 # | multi-task | one body for three tasks, a third of the weights to store | `MultiTaskModel` |
 # | prompt learning | on a 2-layer model, prompts and soft prompts fall far behind fine-tuning | `SoftPrompt` |
 # | a real LLM | SmolLM2: zero-shot well above chance but biased; 4-shot better on every draw; frozen features + a linear head | `load_smollm2`, `KVCache.for_batch` |
 # | tasks | offline, seeded, train and test disjoint by construction | `minillm.tasks`, `overlap` |
 #
-# **References.** Howard & Ruder, *ULMFiT* (2018) · Devlin et al., *BERT* (2019) · Hu et al.,
+# **References.** Howard & Ruder, *ULMFiT* (2018) · Kumar et al., *Fine-Tuning can Distort Pretrained Features and Underperform Out-of-Distribution* (LP-FT, 2022) · Devlin et al., *BERT* (2019) · Hu et al.,
 # *LoRA* (2021) · Lester et al., *The Power of Scale for Parameter-Efficient Prompt Tuning* (2021) ·
 # Li & Liang, *Prefix-Tuning* (2021) · Wei et al., *Finetuned Language Models Are Zero-Shot Learners*
 # (FLAN, 2022) · Ouyang et al., *InstructGPT* (2022) · Caruana, *Multitask Learning* (1997) ·

@@ -116,7 +116,9 @@ def check_merge(merge):
 STOPPING_CURVES = (([1.0, 0.8, 0.7, 0.72, 0.69, 0.75, 0.8, 0.9], 2),
                    ([1.0, 0.8, 0.7, 0.72, 0.69, 0.75, 0.8, 0.9], 3),
                    ([0.9, 0.6, 0.5, 0.5, 0.51, 0.52, 0.4], 3),
-                   ([0.5, 0.6, 0.7, 0.8], 1))
+                   ([0.5, 0.6, 0.7, 0.8], 1),
+                   # never `patience` bad epochs in a row: training runs to the last epoch
+                   ([1.0, 0.9, 0.95, 0.85, 0.9, 0.8, 0.82], 2))
 
 
 def _early_stop(curve, patience):
@@ -125,6 +127,25 @@ def _early_stop(curve, patience):
         if stopper.step(loss):
             break
     return stopper.best_step, stopper.steps
+
+
+def _never_stops(curve, patience):
+    """True when EarlyStopping never says stop on curve: training runs to its last epoch."""
+    stopper = EarlyStopping(patience=patience)
+    return not any(stopper.step(loss) for loss in curve)
+
+
+def _early_stop_ties_improve(curve, patience):
+    """The rule with `<=` for `<`: a loss equal to the best counts as an improvement."""
+    best, best_epoch, bad = float("inf"), None, 0
+    for epoch, loss in enumerate(curve, start=1):
+        if loss <= best:
+            best, best_epoch, bad = loss, epoch, 0
+        else:
+            bad += 1
+        if bad >= patience:
+            return best_epoch, epoch
+    return best_epoch, len(curve)
 
 
 def check_early_stop(early_stop):
@@ -143,6 +164,15 @@ def check_early_stop(early_stop):
             continue
         if got == (want[0] - 1, want[1] - 1):
             return verdict(False, "count epochs from 1: the first loss is epoch 1.")
+        if got == _early_stop_ties_improve(curve, patience):
+            return verdict(False, f"in {curve} a loss equals the best so far: that is not an "
+                                  "improvement (it must be strictly below the best), so it "
+                                  "counts towards `patience`.")
+        if _never_stops(curve, patience) and got[0] == want[0]:
+            return verdict(False, f"for {curve} with patience {patience} there are never "
+                                  "`patience` epochs in a row without a new best, so training "
+                                  f"runs to the last epoch: stop_epoch = {len(curve)}, the "
+                                  "number of losses.")
         if got[0] == int(np.argmin(curve)) + 1 and got[0] != want[0]:
             return verdict(False, "training stops before it sees the later minimum: after "
                                   "`patience` epochs in a row without a new best.")
