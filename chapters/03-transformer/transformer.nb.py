@@ -549,6 +549,50 @@ for name, ours, norm_first in (("post-LN", post_ln, False), ("pre-LN", pre_ln, T
           np.allclose(mine, library))
     assert np.allclose(mine, library)
 
+# %% [markdown] id="e17-box"
+# > **原文 vs 实测** · article 004 §5.1.1
+# >
+# > **原文** (its `Encoder`, described): a stack of `EncoderLayer`s, then one final `LayerNorm` —
+# > while §4.2 defines the layers as **post-LN**, each ending in a LayerNorm; `EncoderLayer` and
+# > `DecoderLayer` are never defined.
+# >
+# > **实测** (the cell below): a post-LN stack's output rows are already normalized (mean 0,
+# > standard deviation 1, before the last norm's gain and shift), so a LayerNorm after it, as
+# > initialised, changes nothing; the rows of a pre-LN stack's residual stream are not normalized,
+# > and there the final norm does work.
+# >
+# > **改正:** the final norm belongs to **pre-LN** stacks only; `minillm.Encoder` (like
+# > `DecoderLM`) adds `final_norm` only when `cfg.norm_first` is true.
+
+# %% id="e17-code"
+probe_ids = torch.randint(0, 50, (4, 12), generator=torch.Generator().manual_seed(0))
+last_states = {}
+for norm_first in (False, True):
+    stack_cfg = minillm.TransformerConfig(vocab_size=50, d_model=16, n_heads=4, n_layers=2,
+                                          norm_first=norm_first)
+    with torch.random.fork_rng():                   # (leaves the global random state as it was)
+        torch.manual_seed(0)
+        stack = minillm.Encoder(stack_cfg).eval()
+    with torch.no_grad():
+        stack_states, _ = stack.residual_stream(stack.embed(probe_ids))
+    last_states[norm_first] = stack_states[-1]                  # after the last layer
+    print(f"minillm.Encoder, norm_first={norm_first!s:<5}: has a final_norm: "
+          f"{hasattr(stack, 'final_norm')}")
+    assert hasattr(stack, "final_norm") == norm_first
+
+with torch.no_grad():
+    for norm_first, name in ((False, "post-LN"), (True, "pre-LN ")):
+        last = last_states[norm_first]
+        change = (nn.LayerNorm(16)(last) - last).abs().max().item()   # a final norm, as initialised
+        stds = last.std(-1, unbiased=False)
+        print(f"{name} stack: row means up to {last.mean(-1).abs().max().item():.2f} from 0, "
+              f"row stds {stds.min().item():.2f} to {stds.max().item():.2f}; "
+              f"a final LayerNorm changes it by {change:.2f}")
+        if norm_first:
+            assert change > 0.1                                # pre-LN: the final norm does work
+        else:
+            assert change < 1e-3                               # post-LN: normalized twice
+
 # %% [markdown] id="2616a9ae"
 # ### 3.2 Measured: the gradients at initialisation, layer by layer
 #
@@ -1572,6 +1616,76 @@ for name, value in references.items():
     print(f"  equals {name:<44}", np.isclose(lm_loss, value, atol=1e-5))
     assert np.isclose(lm_loss, value, atol=1e-5)
 assert abs(lm_loss - np.log(lm_cfg.vocab_size)) < 0.1         # a random model: a uniform guess
+
+# %% [markdown] id="e8-box"
+# > **原文 vs 实测** · article 002 §3
+# >
+# > **原文** (the building blocks it lists): decoders "RNN, CNN or GAN"; losses "cross-entropy,
+# > MSE".
+# >
+# > **实测** (the cell below): MSE of the softmax against the one-hot target, next to
+# > cross-entropy. When the model is confidently wrong, cross-entropy pulls the right token's
+# > logit up with a gradient near −1; MSE's gradient there is thousands of times smaller. A
+# > character bigram table trained by plain gradient descent with each loss, same steps and
+# > learning rate: cross-entropy learns, MSE barely leaves the uniform guess. (Adam, which rescales
+# > every gradient, hides the scale: both then end near the same perplexity, because MSE of
+# > probabilities — the Brier score — is minimized by the right probabilities too. It is simply
+# > the worse teacher; nobody trains language models with it.)
+# >
+# > **改正:** cross-entropy, the negative log-likelihood of the next token, as above. And a GAN is
+# > not a decoder: it is a way of *training* a generator against a discriminator, which needs
+# > gradients through the generated sample, and discrete tokens have none; LM decoders are
+# > Transformers (before them, RNNs).
+
+# %% id="e8-code"
+n_chars = len(chars)
+confident = torch.zeros(n_chars, dtype=torch.float64)
+confident[0] = 10.0                                 # confidently wrong: the right token is 1
+confident.requires_grad_(True)
+right_id = torch.tensor([1])
+token_losses = {"cross-entropy": lambda z: F.cross_entropy(z, right_id),
+                "MSE": lambda z: ((z.softmax(-1) - F.one_hot(right_id, n_chars)) ** 2).sum()}
+grad_right = {name: torch.autograd.grad(fn(confident[None]), confident)[0][1].item()
+              for name, fn in token_losses.items()}
+print(f"p(right token) = {confident.softmax(-1)[1].item():.1e}; gradient on its logit: "
+      + ", ".join(f"{name} {g:.1e}" for name, g in grad_right.items()))
+assert grad_right["cross-entropy"] < -0.99
+assert abs(grad_right["MSE"]) * 1000 < abs(grad_right["cross-entropy"])   # thousands of times
+
+
+def pair_counts(ids):
+    # counts[a, b] = how often character b follows character a
+    return torch.bincount(ids[:-1] * n_chars + ids[1:], minlength=n_chars**2).view(
+        n_chars, n_chars).float()
+
+
+def table_ce(z, counts):                          # mean cross-entropy over the pairs
+    return -(counts * z.log_softmax(-1)).sum() / counts.sum()
+
+
+def table_mse(z, counts):                         # mean of ||softmax(z_a) - onehot(b)||^2
+    p, n = z.softmax(-1), counts.sum(-1)
+    return (n * (p**2).sum(-1) - 2 * (counts * p).sum(-1) + n).sum() / counts.sum()
+
+
+train_pairs, held_pairs = pair_counts(train_data), pair_counts(held_out)
+bigram_ppl = {}
+for optimizer, step_size in ((torch.optim.SGD, 2.0), (torch.optim.Adam, 0.1)):
+    for name, table_loss in (("cross-entropy", table_ce), ("MSE", table_mse)):
+        table = torch.zeros(n_chars, n_chars, requires_grad=True)
+        table_opt = optimizer([table], lr=step_size)          # from the uniform guess
+        for _ in range(100):
+            table_opt.zero_grad()
+            table_loss(table, train_pairs).backward()
+            table_opt.step()
+        bigram_ppl[optimizer.__name__, name] = table_ce(table.detach(), held_pairs).exp().item()
+print(f"held-out perplexity of a character bigram table after 100 full-batch steps "
+      f"(uniform: {n_chars}):")
+for (opt_name, name), ppl in bigram_ppl.items():
+    print(f"  {opt_name:<5} {name:<14} {ppl:6.1f}")
+assert bigram_ppl["SGD", "MSE"] > 0.9 * n_chars > 2 * bigram_ppl["SGD", "cross-entropy"]
+adam_ce, adam_mse = bigram_ppl["Adam", "cross-entropy"], bigram_ppl["Adam", "MSE"]
+assert adam_ce < adam_mse < 1.1 * adam_ce                 # near, and still behind
 
 # %% [markdown] id="74262cd1"
 # Section 6's trained causal model, at one position of held-out text: its logits over the
