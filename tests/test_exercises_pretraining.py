@@ -1,12 +1,18 @@
 """Mistakes the pretraining chapter's checkers recognise (common checks: test_exercises.py)."""
 
+import re
+from collections import Counter
+
 import numpy as np
 import torch
 from _helpers import rejects
+from conftest import _sentences
 
+from minillm.data import pydoc_corpus, split_documents
 from minillm.exercises.pretraining import (
     EXAMPLE_SIMILARITY,
     _random_embeddings,
+    best_overlap_accuracy,
     check_info_nce,
     check_mask_one,
     check_nsp_rule,
@@ -103,13 +109,69 @@ def test_nucleus_without_renormalising_is_rejected(solutions, capsys):
     rejects(check_nucleus, unnormalised, capsys, "renormalise")
 
 
-# ---- exercise 4: NSP by word overlap ------------------------------------------------------
+# ---- exercise 4: NSP by shared words, better than the overlap rule --------------------------
+def _overlap(a, b):
+    words_a, words_b = (set(re.findall(r"[a-z]+", s.lower())) for s in (a, b))
+    return len(words_a & words_b) / max(1, len(words_a | words_b))
+
+
 def test_nsp_rule_that_always_says_next_is_rejected(nsp_texts, capsys):
     rejects(check_nsp_rule, lambda a, b: True, capsys, "right on", nsp_texts)
 
 
 def test_nsp_rule_must_answer_with_a_bool(nsp_texts, capsys):
     rejects(check_nsp_rule, lambda a, b: 0.3, capsys, "True or False", nsp_texts)
+
+
+def test_the_chapters_overlap_rule_is_not_enough(nsp_texts, capsys):
+    # the review's free pass: section 3's overlap() above 0.1 is right on ~70%, not 5 points better
+    rejects(check_nsp_rule, lambda a, b: _overlap(a, b) > 0.1, capsys, "best threshold",
+            nsp_texts)
+
+
+def test_the_overlap_rule_at_its_best_threshold_is_not_enough(nsp_texts, capsys):
+    _, threshold = best_overlap_accuracy(nsp_texts)
+    rejects(check_nsp_rule, lambda a, b: _overlap(a, b) > threshold, capsys, "best threshold",
+            nsp_texts)
+
+
+def test_a_table_of_the_labels_is_rejected(nsp_texts, capsys):
+    labels = {(a, b): is_next for a, b, is_next in nsp_texts}
+    rejects(check_nsp_rule, lambda a, b: labels.get((a, b), False), capsys, "another order",
+            nsp_texts)
+
+
+def test_a_rule_that_reads_word_order_is_rejected(nsp_texts, capsys):
+    def starts_like_a_continuation(a, b):
+        return b.split()[0] in {"It", "This", "The", "If", "In"} or _overlap(a, b) > 0.1
+
+    rejects(check_nsp_rule, starts_like_a_continuation, capsys, "another order", nsp_texts)
+
+
+def test_a_table_keyed_by_word_sets_is_too_good_to_be_a_rule(nsp_texts, capsys):
+    def key(a, b):
+        return frozenset(re.findall(r"[a-z]+", a.lower())), \
+            frozenset(re.findall(r"[a-z]+", b.lower()))
+
+    labels = {key(a, b): is_next for a, b, is_next in nsp_texts}
+    rejects(check_nsp_rule, lambda a, b: labels.get(key(a, b), False), capsys,
+            "more than shared words can tell", nsp_texts)
+
+
+def test_a_rule_that_ignores_the_commonest_training_words_passes(nsp_texts, capsys):
+    # another idea than the solution's stop list: drop the 20 words found in most training
+    # sentences (counted once per sentence: a word's spread, not its repeats)
+    train_docs, _ = split_documents(pydoc_corpus(), valid_fraction=0.1, seed=0)
+    counts = Counter(word for doc in train_docs for sentence in _sentences(doc.text)
+                     for word in set(re.findall(r"[a-z]+", sentence.lower())))
+    common = {w for w, _ in counts.most_common(20)}
+
+    def rare_word_shared(a, b):
+        words_a, words_b = (set(re.findall(r"[a-z]+", s.lower())) - common for s in (a, b))
+        return bool(words_a & words_b)
+
+    assert check_nsp_rule(rare_word_shared, nsp_texts)
+    assert "✅" in capsys.readouterr().out
 
 
 def test_info_nce_in_both_directions_gets_the_one_direction_hint(solutions, capsys):

@@ -6,6 +6,8 @@ Verdict. The placeholder `...` (or a function whose body is still `...`, which r
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
@@ -187,26 +189,79 @@ def _nucleus_hint(answer, probs, top_p):
            "top_p; zero the rest; renormalise. The result stays in the original token order."
 
 
-# ---- exercise 4: NSP by word overlap ------------------------------------------------------
+# ---- exercise 4: NSP by shared words, better than the overlap rule --------------------------
+NSP_MARGIN = 0.05        # how far the learner's rule must beat the best overlap threshold
+TOO_GOOD = 0.95          # no rule that reads only words gets near this on the chapter's pairs
+
+
+def _words(sentence):
+    return set(re.findall(r"[a-z]+", sentence.lower()))
+
+
+def best_overlap_accuracy(pairs):
+    """(accuracy, threshold): the chapter's Jaccard word-overlap rule at its best threshold.
+
+    `overlap(a, b) > t` for t = 0, 0.01, ..., 0.5, scored on the pairs themselves: the baseline
+    as generous as it can be.
+    """
+    overlaps = np.array([len(_words(a) & _words(b)) / max(1, len(_words(a) | _words(b)))
+                         for a, b, _ in pairs])
+    labels = np.array([bool(is_next) for _, _, is_next in pairs])
+    scores = [(float(((overlaps > t) == labels).mean()), t)
+              for t in np.round(np.arange(0, 0.51, 0.01), 2)]
+    return max(scores)
+
+
+def _reordered(sentence, generator):
+    """The sentence's whitespace-separated pieces in another order: the same words."""
+    pieces = sentence.split()
+    return " ".join(pieces[i] for i in generator.permutation(len(pieces)))
+
+
 def check_nsp_rule(predict_is_next, pairs):
     """Exercise 4: predict_is_next(a, b) -> bool, scored on pairs = [(a, b, is_next), ...].
 
-    Passes above 60% accuracy (a coin flip gets 50%).
+    A rule that reads words must give the same answer when the words of each sentence come in
+    another order (a table of the pairs' labels does not); it passes when it beats the chapter's
+    word-overlap rule at its best threshold by NSP_MARGIN, and is not suspiciously perfect.
     """
     if is_unanswered(predict_is_next):
         return verdict(False, TODO)
-    correct = 0
-    for a, b, is_next in pairs:
+    answers = []
+    for a, b, _ in pairs:
         answer, hint = try_answer(predict_is_next, a, b)
         if hint:
             return verdict(False, hint)
         if not isinstance(answer, (bool, np.bool_)):
             return verdict(False, f"return True or False, not {type(answer).__name__}.")
-        correct += bool(answer) == is_next
-    accuracy = correct / len(pairs)
-    return verdict(accuracy > 0.6,
-                   f"your rule is right on {accuracy:.0%} of the pairs. Count the words the two "
-                   "sentences share (as a share of all their distinct words) and answer True "
-                   "above a threshold; try a few thresholds.",
-                   f"{accuracy:.0%} correct without reading for meaning: a negative pair comes "
-                   "from another topic, and topic is visible in the words.")
+        answers.append(bool(answer))
+    generator = np.random.default_rng(0)
+    changed = 0
+    for (a, b, _), answer in zip(pairs, answers):
+        again, hint = try_answer(predict_is_next, _reordered(a, generator),
+                                 _reordered(b, generator))
+        if hint:
+            return verdict(False, f"on a pair whose words were put in another order, {hint}")
+        changed += bool(again) != answer
+    if changed:
+        return verdict(False, f"your rule changed its answer on {changed} of {len(pairs)} pairs "
+                       "when the words of each sentence were put in another order. Use only the "
+                       "words the two sentences share, not their order, and not a table of the "
+                       "labels of `nsp_texts` or of which sentence follows which in the text.")
+    accuracy = float(np.mean([answer == bool(is_next)
+                              for answer, (_, _, is_next) in zip(answers, pairs)]))
+    if accuracy > TOO_GOOD:
+        return verdict(False, f"{accuracy:.0%} is more than shared words can tell: is your rule "
+                       "reading the labels (of `nsp_texts`, or the source text) rather than the "
+                       "words?")
+    baseline, threshold = best_overlap_accuracy(pairs)
+    if accuracy < baseline + NSP_MARGIN:
+        return verdict(False, f"your rule is right on {accuracy:.1%} of the pairs; the "
+                       f"word-overlap rule of section 3 gets {baseline:.1%} at its best threshold "
+                       f"({threshold}). Beat it by {NSP_MARGIN * 100:.0f} points. Not every "
+                       "shared word is evidence: which words do two sentences from different "
+                       "topics share anyway?")
+    return verdict(True, "", f"{accuracy:.1%} correct against {baseline:.1%} for the overlap rule "
+                   "at its best threshold, without reading for meaning: a negative pair comes "
+                   "from another topic, and topic is visible in the words that are not "
+                   "everywhere.")
