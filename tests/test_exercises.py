@@ -53,7 +53,7 @@ EXERCISES = [
     ("09-experts",           "check_patchify",             "patchify_2x2"),
     ("09-experts",           "check_moe_params",           "moe_params"),
     ("10-real-llm",          "check_bits_per_weight",      "bits_per_weight"),
-    ("10-real-llm",          "check_kv_cache_bytes",       "kv_cache_bytes"),
+    ("10-real-llm",          "check_contextual_threshold", "contextual_threshold"),
     ("10-real-llm",          "check_decode_q8_0",          "decode_q8_0_block"),
 ]
 

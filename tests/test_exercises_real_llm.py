@@ -4,8 +4,8 @@ from _helpers import rejects
 
 from minillm.exercises.real_llm import (
     check_bits_per_weight,
+    check_contextual_threshold,
     check_decode_q8_0,
-    check_kv_cache_bytes,
 )
 
 CHAPTER = "10-real-llm"  # the `solutions` fixture (conftest.py) loads its solutions.py
@@ -16,18 +16,25 @@ def test_bits_per_weight_rejects_forgetting_the_block_scales(capsys):
     rejects(check_bits_per_weight, codes_only.get, capsys, "float16")
 
 
-def test_kv_cache_rejects_one_cached_head_per_query_head(solutions, capsys):
-    def per_query_head(n_layers, n_heads, n_kv_heads, d_head, seq, size):
-        return solutions.kv_cache_bytes(n_layers, n_heads, n_heads, d_head, seq, size)
-
-    rejects(check_kv_cache_bytes, per_query_head, capsys, "n_kv_heads")
+def test_contextual_threshold_rejects_averaging_the_log_odds(capsys):
+    rejects(check_contextual_threshold, lambda scores: float(np.mean(scores)), capsys,
+            "average the probabilities")
 
 
-def test_kv_cache_rejects_forgetting_the_values(solutions, capsys):
-    def keys_only(*args):
-        return solutions.kv_cache_bytes(*args) // 2
+def test_contextual_threshold_rejects_a_flipped_sign(solutions, capsys):
+    rejects(check_contextual_threshold, lambda s: -solutions.contextual_threshold(s), capsys,
+            "sign")
 
-    rejects(check_kv_cache_bytes, keys_only, capsys, "AND values")
+
+def test_contextual_threshold_rejects_one_input_only(capsys):
+    rejects(check_contextual_threshold, lambda scores: float(scores[0]), capsys, "all the")
+
+
+def test_contextual_threshold_rejects_a_probability_for_a_threshold(capsys):
+    def mean_probability(scores):
+        return float((1 / (1 + np.exp(-np.asarray(scores)))).mean())
+
+    rejects(check_contextual_threshold, mean_probability, capsys, "log-odds scale")
 
 
 def test_decode_q8_0_rejects_unsigned_codes(capsys):

@@ -136,7 +136,8 @@ assert "output.weight" not in tensors           # no separate output head: it is
 #
 # * **Q4_1**, 20 bytes per block: a float16 scale $d$, a float16 minimum $m$, then 16 bytes that
 #   hold 32 four-bit codes $q_i \in \{0, \dots, 15\}$ (byte $j$: element $j$ in its low nibble,
-#   element $j + 16$ in its high nibble), and $x_i = d\, q_i + m$;
+#   element $j + 16$ in its high nibble; a byte `0x45` holds code 5 for element $j$ and code 4 for
+#   element $j + 16$), and $x_i = d\, q_i + m$;
 # * **Q8_0**, 34 bytes per block: a float16 scale $d$, then 32 signed bytes $q_i$, and
 #   $x_i = d\, q_i$.
 #
@@ -151,6 +152,9 @@ packed = raw[4:20]
 q = np.concatenate([packed & 0x0F, packed >> 4])          # elements 0..15, then 16..31
 by_hand = np.float32(d) * q.astype(np.float32) + np.float32(m)
 print(f"d = {d:.6f}, m = {m:.6f}")
+print(f"byte 0 of the codes: 0x{packed[0]:02x}, low nibble {packed[0] & 0x0F} = element 0's code, "
+      f"high nibble {packed[0] >> 4} = element 16's")
+assert q[0] == packed[0] & 0x0F and q[16] == packed[0] >> 4
 print("codes q:", q.tolist())
 print("x = d*q + m:", np.round(by_hand[:8], 4), "...")
 assert np.array_equal(by_hand, dequantize_q4_1(raw))
@@ -223,7 +227,9 @@ assert prompt_ids[0] == tokenizer.token_to_id("<|im_start|>")
 # float32 by `minillm.np.quants`, renamed, and the query/key rows put back into the order our
 # rotary embedding uses: llama.cpp stores them permuted for its rotary layout, which rotates
 # neighbouring pairs of numbers, while minillm and Hugging Face rotate the first half of each head
-# against the second) into a `DecoderLM`, the class of chapters 3–4, built from
+# against the second; for a head of four numbers $(x_0, x_1, x_2, x_3)$, minillm rotates the pairs
+# $(x_0, x_2)$ and $(x_1, x_3)$, llama.cpp the pairs in positions 0–1 and 2–3, so the file holds
+# the rows in the order 0, 2, 1, 3, and the loader undoes that) into a `DecoderLM`, the class of chapters 3–4, built from
 # `TransformerConfig.llama_like`: RMSNorm, SwiGLU, RoPE, tied embeddings, and 9 query heads
 # sharing 3 key/value heads.
 
@@ -324,12 +330,15 @@ assert kv_bytes_per_token(cfg.n_heads) == 3 * per_token
 #
 # How well does it predict text it was not fine-tuned on? We take the course's own corpus, the
 # Python language reference (`pydoc_corpus`), and the first three of the 18 held-out topics that
-# chapter 4's small GPT (`load_pydoc_gpt`, trained on the other 60) never saw (a few thousand
-# characters: enough to separate the two models, too few to resolve differences of a percent). One forward pass scores every
+# chapter 4's small GPT (`load_pydoc_gpt`, trained on the other 60) never saw (at most 1,200
+# characters of each, their total printed below: enough to separate the two models, too few to
+# resolve differences of a percent). One forward pass scores every
 # token of a passage (teacher forcing). Tokenizers differ (49,152 vs 1,000 tokens), so we compare
 # **nats per character**: the total negative log-likelihood of the same characters divided by
-# their number. Our small GPT reads at most 64 tokens, so it scores in sliding windows, each token
-# with up to 63 tokens of context.
+# their number. SmolLM2 reads each passage whole, so it predicts each token from everything before it in the
+# passage, up to some 260 tokens (printed below); our small GPT reads at most 64 tokens, so it
+# scores in sliding windows, each token with at most 63 tokens of context. The longer context is
+# part of SmolLM2's advantage here.
 
 # %% id="200abe29"
 _, valid_docs = split_documents(pydoc_corpus(), 0.1, seed=0)
@@ -370,6 +379,10 @@ text_scores = {"SmolLM2-135M": nats_per_char(model, tokenizer, window=1024),
           "chapter 4's GPT (0.23 M)": nats_per_char(small_gpt, small_tok,
                                                     window=small_gpt.cfg.max_seq_len)}
 print(f"{len(passages)} held-out passages, {sum(len(p) for p in passages):,} characters")
+longest = max(len(tokenizer.encode(p)) for p in passages)
+assert longest <= 1024                              # SmolLM2 sees each passage in one window
+print(f"context per token: SmolLM2 up to {longest - 1} tokens (its longest passage has "
+      f"{longest}); chapter 4's GPT up to {small_gpt.cfg.max_seq_len - 1}")
 print(f"{'model':<26}{'nats/char':>10}{'nats/token':>12}{'perplexity/token':>18}")
 for name, (per_char, per_token_nll) in text_scores.items():
     print(f"{name:<26}{per_char:>10.3f}{per_token_nll:>12.3f}{math.exp(per_token_nll):>18.1f}")
@@ -522,9 +535,12 @@ print(f"the answer is the top token from layer {first_top} on, and its probabili
 assert "Paris" in tokenizer.decode([answer_id]) and first_top > cfg.n_layers // 2
 
 # %% [markdown] id="fcd5eace"
-# For most of the depth the answer is nowhere near the top of the list; it rises in the last
-# layers. The lens is only a rough view, since the early layers' streams were never trained to be
-# read by the final head.
+# For this prompt, for most of the depth the answer is nowhere near the top of the list; it rises
+# in the last layers. That is one prompt and one token: an example of what the lens shows, not a
+# rule about where answers appear. And the lens is only a rough view, since the early layers'
+# streams were never trained to be read by the final head: Belrose et al. (2023) found the logit
+# lens unreliable in early layers, and trained a small affine map per layer (the *tuned lens*)
+# that reads them better.
 #
 # ## 8. Our own quantization against the file's 4 bits
 #
@@ -682,15 +698,17 @@ print("contains 巴黎 (Paris):", "巴黎" in reply_zh)
 # with a toy model. With a real one we can measure it properly. We ask about short reviews from
 # `minillm.tasks.sentiment_task` (the test side of its split; a few labelled ones from the train
 # side) and, instead of generating, read the probabilities of the two possible first words of the
-# answer, "Positive" and "Negative", at the assistant's first position (the model's own
-# next-token output, computed only at that position to spare 49,152-wide logits everywhere). The score is the **log-odds**
-# $\log p(\text{Positive}) - \log p(\text{Negative})$, each probability summed over three
-# spellings ("Positive", "positive", " positive"); when its answer starts with one of these
-# words, it says positive when the log-odds are above 0 (almost always: greedy decoding picks the
-# single most probable spelling, while the log-odds add up three) (how much probability the six
-# tokens get is printed).
-# A prompt is scored in one forward pass; prompts of different lengths are padded on the right,
-# which the causal mask makes harmless for every real token.
+# answer, "Positive" and "Negative", at the assistant's first position. In detail:
+#
+# * the score is the **log-odds** $\log p(\text{Positive}) - \log p(\text{Negative})$, each
+#   probability summed over three spellings ("Positive", "positive", " positive"): six label
+#   tokens in all (how much probability they get is printed);
+# * greedy decoding would instead pick the single most probable token; when that is one of the
+#   six, its label and the sign of the log-odds could in principle disagree, since the log-odds add
+#   up three spellings; on these 64 reviews they agree every time (printed);
+# * the logits are computed only at that first position, to spare 49,152-wide logits everywhere;
+# * a prompt is scored in one forward pass; prompts of different lengths are padded on the right,
+#   which the causal mask makes harmless for every real token.
 
 # %% id="1728dd47"
 LABEL_WORDS = {1: ["Positive", "positive", " positive"], 0: ["Negative", "negative", " negative"]}
@@ -705,7 +723,7 @@ def review_prompt(review):
 
 @torch.no_grad()
 def log_odds(reviews, batch=10):
-    scores, label_mass = [], []
+    scores, label_mass, top_is_positive = [], [], []
     for start in range(0, len(reviews), batch):
         ids = [tokenizer.encode(review_prompt(r), allowed_special=True)
                for r in reviews[start:start + batch]]
@@ -716,19 +734,25 @@ def log_odds(reviews, batch=10):
         logp = (model.final_norm(last) @ model.tok_emb.weight.T).log_softmax(-1)
         scores.append(logp[:, label_ids[1]].logsumexp(-1) - logp[:, label_ids[0]].logsumexp(-1))
         label_mass.append(logp[:, label_ids[0] + label_ids[1]].exp().sum(-1))
-    return torch.cat(scores), torch.cat(label_mass)   # log-odds; p(one of the six label tokens)
+        top_is_positive.append(logp[:, label_ids[0] + label_ids[1]].argmax(-1) >= 3)
+    # log-odds; p(one of the six label tokens); is the most probable of the six a positive one
+    return torch.cat(scores), torch.cat(label_mass), torch.cat(top_is_positive)
 
 
 calib_texts, calib_labels = sentiment_task(24, seed=0, split="train")   # 24 labelled, to calibrate
 test_texts, test_labels = sentiment_task(64, seed=0, split="test")      # 64 others, to evaluate
 print("test reviews also among the labelled ones:", len(overlap(calib_texts, test_texts)))
 assert not overlap(calib_texts, test_texts)
-(calib_scores, _), (test_scores, test_mass) = log_odds(calib_texts), log_odds(test_texts)
+calib_scores = log_odds(calib_texts)[0]
+test_scores, test_mass, test_top_positive = log_odds(test_texts)
 calib_y, test_y = torch.tensor(calib_labels), torch.tensor(test_labels)
 print(f"test reviews: {len(test_y)}, {int(test_y.sum())} positive; "
       f"log-odds above 0: {int((test_scores > 0).sum())}")
 print(f"probability of the six label tokens as the first word: mean "
       f"{test_mass.mean():.2f}")
+agree = int((test_top_positive == (test_scores > 0)).sum())
+print(f"the most probable of the six is a positive one for {int(test_top_positive.sum())} "
+      f"reviews; it agrees with the sign of the log-odds on {agree} of {len(test_y)}")
 
 # %% id="b66181ea"
 def accuracy(scores, labels, threshold):
@@ -760,7 +784,10 @@ for label, name in ((0, "negative reviews"), (1, "positive reviews")):
 for (name, threshold), style in zip(thresholds.items(), (":", "--", "-")):
     ax.axvline(threshold, color="k", linestyle=style, label=f"{name}")
 ax.set_yticks([])
+ax.set_ylabel("random jitter")
 ax.set_xlabel("log p(Positive) − log p(Negative)")
+ax.set_title("The 64 test reviews by log-odds, with the three thresholds\n"
+             "(only the horizontal position means something; the vertical is jitter)")
 ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
 plt.show()
 assert accuracy(test_scores, test_y, thresholds["fitted on the 24 labelled reviews"]) > \
@@ -777,7 +804,7 @@ assert 0 < content_free < thresholds["fitted on the 24 labelled reviews"]
 # negative one; 0.5 is a coin). The information is there; the threshold is wrong. Subtracting the
 # score of a content-free input (Zhao et al., *Calibrate Before Use*, 2021; with two classes their
 # correction is exactly that subtraction; they average several content-free inputs, such as
-# "N/A", "[MASK]" and the empty string, where we use "N/A" alone) moves the threshold the right way, but here not nearly
+# "N/A", "[MASK]" and the empty string, where we use "N/A" alone; exercise 2 tries three) moves the threshold the right way, but here not nearly
 # far enough. (Chapter 5 asks SmolLM2 without the chat template and finds it leaning the other
 # way: the direction of the bias depends on the prompt, which is why it must be measured.) Twenty-four labelled examples to place the threshold
 # do much better. These reviews come from a small template grammar, so they are easier than real
@@ -822,8 +849,8 @@ widgets.interact_manual(
 # %% id="07dc6419"
 from minillm.exercises.real_llm import (
     check_bits_per_weight,
+    check_contextual_threshold,
     check_decode_q8_0,
-    check_kv_cache_bytes,
 )
 
 # %% [markdown] id="90406102"
@@ -839,17 +866,31 @@ def bits_per_weight(kind):
 check_bits_per_weight(bits_per_weight)
 
 # %% [markdown] id="ebd07e50"
-# **Exercise 2 — the KV cache with GQA.** Write
-# `kv_cache_bytes(n_layers, n_heads, n_kv_heads, d_head, seq, bytes_per_number)`: the bytes of
-# keys and values a model caches for one sequence of `seq` tokens. (Llama 3 8B: 32 layers, 32 query
-# heads, 8 key/value heads, d_head 128: how much for 8,192 tokens in float16?)
+# **Exercise 2 — calibrate with three content-free inputs.** Section 10 moved the threshold by the
+# log-odds of one content-free input, "N/A", and it did not move far enough. Zhao et al. use several
+# ("N/A", the empty string, "[MASK]") and average their *probabilities*: with two labels, an
+# input's $p(\text{Positive}) = \sigma(\text{its log-odds})$ once normalised over the two labels;
+# $\bar p$ is the mean of these over the inputs, and a review is called positive when its
+# log-odds exceed $\log\big(\bar p / (1 - \bar p)\big)$. Write
+# `contextual_threshold(content_free_log_odds)`, which returns that threshold for a 1-D array of
+# log-odds. (Averaging the log-odds instead is a different rule: why does it give a larger
+# threshold when one input leans strongly positive?) Then, *before* the cell runs it on the model,
+# write down your prediction: will three inputs close the gap to the threshold fitted on 24
+# labelled reviews?
+#
 
 # %% id="8281cd35"
-def kv_cache_bytes(n_layers, n_heads, n_kv_heads, d_head, seq, bytes_per_number):
+def contextual_threshold(content_free_log_odds):
     ...  # your code here
 
 
-check_kv_cache_bytes(kv_cache_bytes)
+if check_contextual_threshold(contextual_threshold):
+    free_scores = log_odds(["N/A", "", "[MASK]"])[0]
+    threshold = contextual_threshold(free_scores.numpy())
+    print("content-free log-odds:", ", ".join(f"{s:+.2f}" for s in free_scores.tolist()))
+    print(f"threshold {threshold:+.2f}: test accuracy "
+          f"{accuracy(test_scores, test_y, threshold):.2f}")
+
 
 # %% [markdown] id="f0156177"
 # **Exercise 3 — decode a Q8_0 block.** Write `decode_q8_0_block(raw)`: `raw` is a NumPy array of
@@ -886,6 +927,7 @@ check_decode_q8_0(decode_q8_0_block)
 # Language Model* (2025) · Gerganov et al., *llama.cpp* and the GGUF format · Touvron et al.,
 # *Llama 2* (2023) · Ainslie et al., *GQA: Training Generalized Multi-Query Transformer Models
 # from Multi-Head Checkpoints* (2023) · Olsson et al., *In-context Learning and Induction Heads*
-# (2022) · nostalgebraist, *interpreting GPT: the logit lens* (2020) · Frantar et al., *GPTQ*
+# (2022) · nostalgebraist, *interpreting GPT: the logit lens* (2020) · Belrose et al., *Eliciting
+# Latent Predictions from Transformers with the Tuned Lens* (2023) · Frantar et al., *GPTQ*
 # (2023) and Lin et al., *AWQ* (2024), group-wise 4-bit quantization · Zhao et al., *Calibrate
 # Before Use: Improving Few-Shot Performance of Language Models* (2021).

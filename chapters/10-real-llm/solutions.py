@@ -8,10 +8,13 @@ def bits_per_weight(kind):
     return block_bytes * 8 / 32                   # every block holds 32 numbers
 
 
-# Exercise 2: the KV cache with grouped-query attention
-def kv_cache_bytes(n_layers, n_heads, n_kv_heads, d_head, seq, bytes_per_number):
-    # keys and values (2) of the n_kv_heads shared heads; n_heads does not matter
-    return 2 * n_layers * n_kv_heads * d_head * seq * bytes_per_number
+# Exercise 2: calibrate with several content-free inputs
+def contextual_threshold(content_free_log_odds):
+    # each input's p(Positive), normalised over the two labels, is sigmoid(its log-odds);
+    # Zhao et al. average these probabilities, and the threshold is the average's log-odds
+    p = 1 / (1 + np.exp(-np.asarray(content_free_log_odds, dtype=float)))
+    mean = p.mean()
+    return float(np.log(mean / (1 - mean)))
 
 
 # Exercise 3: decode a Q8_0 block

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minillm.exercises import close, try_answer, verdict
+from minillm.exercises import as_float, close, try_answer, verdict
 from minillm.np.quants import dequantize_q8_0
 
 # bits per stored number: the block's bytes * 8 / its 32 numbers
@@ -37,32 +37,47 @@ def check_bits_per_weight(bits_per_weight):
     return verdict(True, "", "Q8_0 8.5, Q4_1 5, Q4_0 4.5 and F16 16 bits per number.")
 
 
-# ---- exercise 2: the KV cache with grouped-query attention --------------------------------
-def _kv_bytes(n_layers, n_heads, n_kv_heads, d_head, seq, bytes_per_number):
-    return 2 * n_layers * n_kv_heads * d_head * seq * bytes_per_number
+# ---- exercise 2: calibrate with several content-free inputs (Zhao et al. 2021) -----------
+def _contextual_threshold(content_free_log_odds):
+    p_positive = 1 / (1 + np.exp(-np.asarray(content_free_log_odds, dtype=float)))
+    mean = p_positive.mean()                      # average the PROBABILITIES, not the log-odds
+    return float(np.log(mean) - np.log1p(-mean))
 
 
-def check_kv_cache_bytes(kv_cache_bytes):
-    """Exercise 2: kv_cache_bytes(n_layers, n_heads, n_kv_heads, d_head, seq, bytes_per_number)
-    -> bytes of keys and values kept for one sequence of seq tokens."""
-    cases = [(30, 9, 3, 64, 1, 4), (30, 9, 3, 64, 2048, 2), (32, 32, 8, 128, 8192, 2),
-             (2, 4, 4, 16, 10, 4)]
-    for case in cases:
-        answer, hint = try_answer(kv_cache_bytes, *case)
+# content-free log-odds where the usual mistakes give clearly different thresholds
+THRESHOLD_CASES = [[3.0, -1.0, 0.5], [4.0, 0.0, -2.0], [1.5, 2.5, -0.5], [0.8]]
+
+
+def check_contextual_threshold(contextual_threshold):
+    """Exercise 2: contextual_threshold(content_free_log_odds) -> the threshold on a review's
+    log-odds log p(Positive) - log p(Negative) above which it is called positive."""
+    for case in THRESHOLD_CASES:
+        answer, hint = try_answer(contextual_threshold, np.array(case))
         if hint:
             return verdict(False, hint)
-        expected = _kv_bytes(*case)
-        if answer == expected:
+        value = as_float(answer)
+        if value is None:
+            return verdict(False, f"return one number (a threshold on the log-odds), got "
+                                  f"{answer!r}.")
+        expected = _contextual_threshold(case)
+        if abs(value - expected) < 1e-6:
             continue
-        n_layers, n_heads, n_kv_heads, d_head, seq, size = case
-        if answer == _kv_bytes(n_layers, n_heads, n_heads, d_head, seq, size):
-            return verdict(False, "only the n_kv_heads shared key/value heads are cached, not "
-                                  "one per query head.")
-        if answer == expected // 2:
-            return verdict(False, "the cache keeps keys AND values: two tensors per layer.")
-        return verdict(False, f"for {case} expected {expected:,} bytes, got {answer!r}: "
-                              "2 x layers x kv heads x d_head x tokens x bytes per number.")
-    return verdict(True, "", "SmolLM2 keeps 46,080 bytes per token in float32.")
+        if abs(value + expected) < 1e-6:
+            return verdict(False, "the sign is flipped: a content-free input that leans positive "
+                                  "must RAISE the threshold.")
+        if abs(value - np.mean(case)) < 1e-6:
+            return verdict(False, "you averaged the log-odds; Zhao et al. average the "
+                                  "probabilities p(Positive) = sigmoid(log-odds) of the inputs, "
+                                  "then take the log-odds of that average.")
+        if abs(value - case[0]) < 1e-6 and len(case) > 1:
+            return verdict(False, "use all the content-free inputs, not only the first.")
+        if abs(value - (1 / (1 + np.exp(-np.asarray(case)))).mean()) < 1e-6:
+            return verdict(False, "that is the mean probability; the threshold is on the "
+                                  "log-odds scale: log(p / (1 - p)).")
+        return verdict(False, f"for content-free log-odds {case} expected {expected:+.4f}, got "
+                              f"{value:+.4f}.")
+    return verdict(True, "", "For [3, -1, 0.5] the threshold is +0.47; averaging the log-odds "
+                             "would give +0.83.")
 
 
 # ---- exercise 3: decode a Q8_0 block by hand -----------------------------------------------
