@@ -199,8 +199,8 @@ assert delta4 > delta8 and delta4 < 0.25 * base_ppl
 
 # %% [markdown] id="95470be6"
 # int8 costs almost nothing; int4 (only 15 levels per row) costs more. The Linear layers shrink
-# 3.78× and 7.18× (printed above) (a little less than 32/8 and 32/4: each row also keeps a float32 scale); the
-# whole model shrinks less because the token-embedding table stays float32 here. Speed: this
+# 3.78× and 7.18× (printed above; a little less than 32/8 and 32/4, because each row also keeps
+# a float32 scale); the whole model shrinks less because the token-embedding table stays float32 here. Speed: this
 # `QuantizedLinear` is *weight-only* quantization — it turns the integers back into floats before
 # multiplying, so it saves memory but not arithmetic (and ours even writes a float32 copy of
 # the weights on every call: it cannot be faster, and the speed ratio above is 1 up to the noise
@@ -211,8 +211,8 @@ assert delta4 > delta8 and delta4 < 0.25 * base_ppl
 # need not come from rounding to the nearest level, as here: **GPTQ** (Frantar et al., 2023) and
 # **AWQ** (Lin et al., 2024) are quantization *algorithms* that use a small calibration set of
 # inputs to choose the integers (GPTQ corrects each rounding error with the remaining weights of
-# the row; AWQ rescales the channels that meet large activations first). They, not
-# round-to-nearest, are what make int4 usable on large models; LLM.int8() (Dettmers et al., 2022)
+# the row; AWQ rescales the channels that meet large activations first). They, more than
+# round-to-nearest, are how int4 is made usable on large models; LLM.int8() (Dettmers et al., 2022)
 # keeps the few outlier activation channels in 16 bits.
 #
 # Move the sliders: the picture shows one weight row before and after quantization at any bit
