@@ -172,8 +172,8 @@ plt.show()
 # head has nothing to do; this model chose `[CLS]`, its first position. The pattern now has a
 # name, the **attention sink** (Xiao et al., 2023): softmax weights must add up to 1, so a head
 # with nothing to read puts them on one fixed position, usually the first token — large language
-# models do it too, and keeping that first token is what lets them generate past their cache
-# window. `[SEP]` is the weakest of the four roles: its top head (score 0.278) spreads its
+# models do it too, and keeping that first token's keys and values is what lets them generate
+# past a sliding cache window. `[SEP]` is the weakest of the four roles: its top head (score 0.278) spreads its
 # attention rather than specialising. The top head of each role, on our sentence:
 
 # %% id="65367006"
@@ -512,8 +512,8 @@ plt.show()
 # Chance is 0.580 here, not 0.5: the test set has more of one tense (and the training set's
 # majority class is the test set's minority, so "majority class" scores only 0.420). At the
 # embeddings the probe is no better than chance (0.530): a noun's vector does not know the tense.
-# One layer of attention brings it there. Trained on shuffled labels, the same probe stays near
-# chance at every layer (at most 0.515): what it reads from the real labels is in the states,
+# One layer of attention brings it there. Trained on shuffled labels, the same probe is no better
+# than chance at any layer (0.440 to 0.515): what it reads from the real labels is in the states,
 # not in the probe's capacity to fit noise. Even random attention mixes the context into the noun, so the random
 # model's probe rises too — a reminder that "a probe can read X" is weak evidence on its own,
 # without a baseline; the pretrained model's states are better at every layer after the
