@@ -29,6 +29,12 @@ def test_training_flops_of_the_forward_pass_only_are_rejected(capsys):
     rejects(check_training_flops, lambda n, d: 2 * n * d, capsys, "forward pass only")
 
 
+def test_training_flops_within_ten_percent_are_accepted_and_farther_rejected(capsys):
+    assert check_training_flops(lambda n, d: 1.05 * 6 * n * d)      # "about", as the text asks
+    assert check_training_flops(lambda n, d: 0.95 * 6 * n * d)
+    rejects(check_training_flops, lambda n, d: 8 * n * d, capsys, "4N backward")
+
+
 def test_prune_mask_that_keeps_the_small_weights_is_rejected(capsys):
     rejects(check_prune_mask, lambda w, s: np.abs(w) < np.quantile(np.abs(w), s), capsys,
             "True means KEEP")

@@ -65,7 +65,13 @@ from minillm.distill import distillation_loss, distillation_objective
 from minillm.objectives import causal_lm_loss
 from minillm.pretrained import load_pydoc_gpt
 from minillm.prune import head_importance, magnitude_prune, masked_heads
-from minillm.quantize import dequantize, model_nbytes, quantize_model, quantize_per_channel
+from minillm.quantize import (
+    QuantizedLinear,
+    dequantize,
+    model_nbytes,
+    quantize_model,
+    quantize_per_channel,
+)
 from minillm.train import TrainConfig, batches_by_step, evaluate, pick_device, train
 
 torch.manual_seed(0)
@@ -106,10 +112,12 @@ print(f"the float32 GPT: perplexity {base_ppl:.2f} on {sum(x.numel() for x, _ in
 # $$s = \frac{\max_j |w_j|}{q_\max},\qquad q_j = \operatorname{round}(w_j / s) \in [-q_\max, q_\max],
 # \qquad \hat w_j = q_j\, s,$$
 #
-# with $q_\max = 127$ for int8 and $7$ for int4. The rounding error is at most $s/2$ per weight. One
-# scale per row (not per matrix) matters: a single large weight elsewhere in the matrix would
-# otherwise make the step $s$ coarse for every row. `minillm.quantize` does this; here it is by
-# hand on one row, checked against the library.
+# with $q_\max = 127$ for int8 and $7$ for int4. The grid is symmetric around 0, so int4 uses the
+# 15 levels $-7 \dots 7$ and leaves its 16th code ($-8$) unused (int8: 255 of 256). The rounding
+# error is at most $s/2$ per weight. One scale per row (not per matrix) matters: a single large
+# weight elsewhere in the matrix would otherwise make the step $s$ coarse for every row.
+# `minillm.quantize` does this; here it is by hand on one row, checked against the library, and
+# then compared with one scale for the whole matrix.
 
 # %% id="315ade21"
 w = gpt.layers[0].ff.up.weight.detach().cpu()
@@ -121,6 +129,14 @@ assert torch.equal(q.to(torch.int8), lib_q[0]) and torch.isclose(s, lib_s[0, 0])
 err = (q * s - row).abs().max()
 print(f"row 0 of layers.0.ff.up: scale {s:.5f}, max |w - ŵ| = {err:.5f} ≤ s/2 = {s / 2:.5f}")
 assert err <= s / 2 + 1e-7
+
+# int4 on the whole matrix: one scale per row, or one scale for the matrix (per tensor)
+per_row = float((dequantize(*quantize_per_channel(w, bits=4)) - w).abs().mean())
+s_tensor = w.abs().max() / 7
+per_tensor = float((torch.clamp(torch.round(w / s_tensor), -7, 7) * s_tensor - w).abs().mean())
+print(f"int4, all of layers.0.ff.up: mean |w - ŵ| = {per_row:.5f} with a scale per row, "
+      f"{per_tensor:.5f} with one scale for the matrix ({per_tensor / per_row:.2f}x)")
+assert per_row < per_tensor
 
 # %% [markdown] id="53e61046"
 # `quantize_model(model, bits)` swaps every Linear (attention projections, feed-forward, the output
@@ -167,22 +183,37 @@ delta4 = rows["int4"]["ppl"] - base_ppl
 linear_params = sum(m.weight.numel() for m in gpt.modules() if isinstance(m, torch.nn.Linear))
 all_params = sum(p.numel() for p in gpt.parameters())
 print(f"Linear weights: {linear_params:,} of {all_params:,} parameters")
+linear_f32 = sum(p.numel() * 4 for m in gpt.modules() if isinstance(m, torch.nn.Linear)
+                 for p in m.parameters())
+linear_shrink = {name: linear_f32 / sum(m.nbytes() for m in quantized[name].modules()
+                                        if isinstance(m, QuantizedLinear))
+                 for name in ("int8", "int4")}
+print(f"the Linear layers alone: {linear_shrink['int8']:.2f}x smaller in int8, "
+      f"{linear_shrink['int4']:.2f}x in int4 (integers + one float32 scale per row)")
 print(f"int8: {ratio8:.2f}x smaller, perplexity {rows['int8']['ppl']:.2f} ({delta8:+.3f})")
 print(f"int4: {ratio4:.2f}x smaller, perplexity {rows['int4']['ppl']:.2f} ({delta4:+.3f})")
 assert ratio8 > 2 and ratio4 > ratio8            # the float32 embedding table limits the ratio
+assert 3.5 < linear_shrink["int8"] < 4 and 6.5 < linear_shrink["int4"] < 8
 assert abs(delta8) < 0.05 * base_ppl             # int8: within 5% of the float model
 assert delta4 > delta8 and delta4 < 0.25 * base_ppl
 
 # %% [markdown] id="95470be6"
-# int8 costs almost nothing; int4 (only 15 levels per row) costs more. The whole model does not
-# shrink 4× (or 8×) because the token-embedding table stays float32 here. Speed: this
+# int8 costs almost nothing; int4 (only 15 levels per row) costs more. The Linear layers shrink
+# 3.78× and 7.18× (printed above; a little less than 32/8 and 32/4, because each row also keeps
+# a float32 scale); the whole model shrinks less because the token-embedding table stays float32 here. Speed: this
 # `QuantizedLinear` is *weight-only* quantization — it turns the integers back into floats before
 # multiplying, so it saves memory but not arithmetic (and ours even writes a float32 copy of
 # the weights on every call: it cannot be faster, and the speed ratio above is 1 up to the noise
 # of a shared machine, or below). On a big model, whose generation speed is limited
 # by reading weights from memory, quantization speeds things up only with kernels that read the
-# integers and dequantize inside the matrix product (int8/int4 weight-only kernels such as those
-# of GPTQ, AWQ or bitsandbytes); real int8 kernels multiply the integers directly.
+# integers and dequantize inside the matrix product (weight-only int8/int4 kernels, such as
+# bitsandbytes' or Marlin's); real int8 kernels multiply the integers directly. And the integers
+# need not come from rounding to the nearest level, as here: **GPTQ** (Frantar et al., 2023) and
+# **AWQ** (Lin et al., 2024) are quantization *algorithms* that use a small calibration set of
+# inputs to choose the integers (GPTQ corrects each rounding error with the remaining weights of
+# the row; AWQ rescales the channels that meet large activations first). They, more than
+# round-to-nearest, are how int4 is made usable on large models; LLM.int8() (Dettmers et al., 2022)
+# keeps the few outlier activation channels in 16 bits.
 #
 # Move the sliders: the picture shows one weight row before and after quantization at any bit
 # width, and the error they make.
@@ -239,17 +270,20 @@ assert prune_ppl[-1] > 2 * base_ppl                # 70% without retraining brea
 # then drop. How much does the model need head $h$ of layer $\ell$? Mask it and measure:
 # importance $= \text{loss}(\text{head masked}) - \text{loss}$. `masked_heads` zeroes the head's slice
 # of `out_proj`'s input (columns $h\,d_\text{head}$ to $(h+1)\,d_\text{head}$ of the merged heads) with a
-# forward pre-hook, so the model's code is untouched.
+# forward pre-hook, so the model's code is untouched. The importance is measured on 4 batches of
+# *training* text (a **calibration set**), not on the validation batches: the pruning curves
+# below are scored on those, and a ranking chosen on the data it is scored on would flatter it.
 
 # %% id="6babac68"
 def valid_loss(model):
     return evaluate(model, causal_lm_loss, valid_batches)
 
 
-importance = head_importance(gpt, valid_loss)
+calibration_batches = eval_windows(train_ids, 64, 32)[:4]      # training text, not validation
+importance = head_importance(gpt, lambda m: evaluate(m, causal_lm_loss, calibration_batches))
 heads = sorted(importance, key=importance.get)          # least important first
 for head in heads:
-    print(f"layer {head[0]} head {head[1]}: loss +{importance[head]:.3f} when masked")
+    print(f"layer {head[0]} head {head[1]}: calibration loss +{importance[head]:.3f} when masked")
 
 # %% id="420a5646"
 def ppl_removing(order):
@@ -300,8 +334,12 @@ plt.show()
 #
 # The soft targets say which wrong tokens are *almost* right — far more signal per example than a
 # one-hot label. (The $T^2$ keeps the gradient's size roughly independent of $T$: the soft targets' gradient
-# shrinks like $1/T^2$ when $T$ is large.) A first check: the loss
-# is zero when the student equals the teacher.
+# shrinks like $1/T^2$ when $T$ is large.) The KL is the *forward* one, teacher ‖ student: the student
+# pays wherever the teacher puts probability and it does not, so it learns to cover all of the
+# teacher's likely tokens (mass-covering). For generating text, MiniLLM (Gu et al., 2024) argues
+# for the reverse KL, student ‖ teacher, which lets a small student concentrate on the teacher's
+# main modes instead of spreading thin. A first check: the loss is zero when the student equals
+# the teacher.
 
 # %% id="a5acfd5b"
 logits = torch.randn(2, 5, 10, generator=torch.Generator().manual_seed(0))
@@ -364,12 +402,42 @@ formula = 2 * cfg.n_layers * cfg.n_heads * cfg.d_head * seq * batch * 4
 print(f"seq {seq}, batch {batch}: measured {measured:,} bytes, formula {formula:,} bytes")
 assert measured == formula
 
+# %% [markdown] id="gqa-md"
+# **Grouped-query attention** (GQA) shrinks this cache at its source: groups of query
+# heads share one key head and one value head, so the cache keeps $n_\text{kv heads}$ heads instead
+# of $n_\text{heads}$ ($n_\text{kv heads} = 1$ is multi-query attention). Llama 2 70B and SmolLM2
+# (chapter 8 prints its shape) use it. The course's attention takes `n_kv_heads`; the same
+# generation with one shared key/value head, in a model of the same shape (untrained: we
+# measure memory here; what sharing costs in quality needs a training run):
+
+# %% id="gqa-cache"
+gqa_cfg = cfg.replace(n_kv_heads=1)
+torch.manual_seed(0)
+gqa_model = DecoderLM(gqa_cfg).to(device).eval()
+gqa_cache = KVCache(cfg.n_layers)
+with torch.no_grad():
+    logits, _ = gqa_model(ids.to(device), cache=gqa_cache)
+    for _ in range(new_tokens):
+        logits, _ = gqa_model(logits[:, -1:].argmax(-1), cache=gqa_cache)
+gqa_measured = sum(t.numel() * t.element_size() for t in gqa_cache.keys + gqa_cache.values)
+gqa_formula = 2 * cfg.n_layers * gqa_cfg.kv_heads * cfg.d_head * seq * batch * 4
+print(f"{cfg.n_heads} query heads sharing {gqa_cfg.kv_heads} key/value head: "
+      f"{gqa_measured:,} bytes (formula {gqa_formula:,}), {measured / gqa_measured:.0f}x less "
+      f"than {measured:,}")
+assert gqa_measured == gqa_formula == measured // cfg.n_heads
+
 # %% [markdown] id="a4bb4766"
-# Each weight is used once per token in a multiply and an add: a forward pass costs about $2N$
-# FLOPs per token, where $N$ counts the weights used in matrix products (not the embedding table,
-# which is only looked up). Backward costs twice the forward (gradients for the inputs and for
-# the weights), so training costs about $6N$. Attention's own products $QK^\top$ and $AV$ add
-# $4\, n_\text{layers}\, \text{seq}\, d_\text{model}$ per token. PyTorch's `FlopCounterMode` counts
+# Each weight of a matrix product is used once per token in a multiply and an add: a forward pass
+# costs about $2N$ FLOPs per token, where $N$ = `scaling.non_embedding_parameters` counts every
+# weight outside the embedding table (which is only looked up). That $N$ also holds the norm
+# gains, which multiply elementwise and do no matrix product; they are few, and the cell below
+# counts them separately. Backward costs twice the forward: for every product $Y = XW$ it
+# computes two products of the same size, $\partial L/\partial X = \partial L/\partial Y\, W^\top$ (to
+# pass the gradient on) and $\partial L/\partial W = X^\top \partial L/\partial Y$ (for the update), so
+# training costs about $6N$. Attention's own products add
+# $4\, n_\text{layers}\, \text{seq}\, d_\text{model}$ per token: in each layer a query takes a
+# dot product of width $d_\text{model}$ (all heads together) with each of the seq keys for
+# $QK^\top$, $2\,\text{seq}\,d_\text{model}$ FLOPs, and as many again for $AV$. PyTorch's `FlopCounterMode` counts
 # the FLOPs of every matrix product that actually runs. (We ask for the attention weights, so
 # attention runs as explicit matrix products the counter sees, not as a fused kernel.)
 
@@ -394,13 +462,16 @@ with FlopCounterMode(display=False) as train_count:
 gpt.zero_grad(set_to_none=True)
 forward_per_token = forward_count.get_total_flops() / tokens
 train_per_token = train_count.get_total_flops() / tokens
-print(f"N = {N:,} weights outside the embedding table")
+norm_gains = N - linear_params                    # RMSNorm gains: no matrix product
+print(f"N = {N:,} weights outside the embedding table: {linear_params:,} in Linear layers + "
+      f"{norm_gains:,} norm gains")
 print(f"forward:  {forward_per_token:,.0f} FLOPs/token counted; 2N = {2 * N:,} "
-      f"(ratio {forward_per_token / (2 * N):.3f}); 2N + attention = {2 * N + attention:,}")
+      f"(ratio {forward_per_token / (2 * N):.3f}); 2 x Linear weights + attention = "
+      f"{2 * linear_params + attention:,}")
 print(f"training: {train_per_token:,.0f} FLOPs/token counted; 6N = {6 * N:,} "
       f"(ratio {train_per_token / (6 * N):.3f}); training / forward = "
       f"{train_per_token / forward_per_token:.3f}")
-assert abs(forward_per_token / (2 * N + attention) - 1) < 0.01
+assert forward_per_token == 2 * linear_params + attention      # exactly: the norms do no product
 assert abs(train_per_token / forward_per_token - 3) < 0.05
 assert abs(train_per_token / (6 * N) - 1) < 0.15
 
@@ -409,11 +480,13 @@ assert abs(train_per_token / (6 * N) - 1) < 0.15
 #
 # The $6N$ rule prices a training run: $C \approx 6ND$ FLOPs for $N$ weights outside the embedding
 # table and $D$ training tokens. What does a bigger $N$ or $D$ buy? **Scaling laws（缩放定律）**
-# are measured, not derived: trained well, a language model's loss falls as a power of its size,
-# $L(N) \approx a\,N^{-\alpha} + c$ — a straight line on log–log axes, until it bends towards $c$,
-# the loss that no size removes. Kaplan et al. (2020) fitted $\alpha_N \approx 0.076$ over models
-# from about $10^3$ to $10^9$ non-embedding weights, each trained on plenty of data; Hoffmann et al.
-# (2022, "Chinchilla") fitted $L(N, D) = E + A/N^{0.34} + B/D^{0.28}$ and found that the
+# are measured, not derived: trained well, a language model's loss falls as a power of its size.
+# Kaplan et al. (2020) fitted a pure power law, $L(N) = (N_c/N)^{\alpha_N}$ with
+# $\alpha_N \approx 0.076$ and no offset — a straight line on log–log axes — over models from
+# about $10^3$ to $10^9$ non-embedding weights, each trained on plenty of data. Later fits add an
+# offset, $L(N) \approx a\,N^{-\alpha} + c$, where the line bends towards $c$, the loss that no size
+# removes (Henighan et al., 2020); Hoffmann et al. (2022, "Chinchilla") fitted
+# $L(N, D) = E + A/N^{0.34} + B/D^{0.28}$ and found that the
 # **compute-optimal（计算最优）** model for a budget $C$ grows $N$ and $D$ together, at about 20
 # training tokens per weight.
 #
@@ -483,6 +556,12 @@ for size, (n, losses) in sweep.items():
     print(f"{size[0]:>7} {size[1]:>6} {n:>8,} {scaling.training_flops(n, SWEEP_TOKENS):>9.2e} "
           f"{SWEEP_TOKENS / n:>5.1f}  {seeds}{gap}")
 
+# %% [markdown] id="scaling-fit-md"
+# The takeaway first: at equal $D$, the loss falls with $N$, by far more than the seed spread, and
+# by less and less (the figure after the next cell shows it). The next cell fits power laws to
+# these five points; its later lines are for the sceptic: they show how much the fitted exponent
+# depends on which points and which form of law one fits.
+
 # %% id="scaling-fit"
 KAPLAN_ALPHA_N, CHINCHILLA_ALPHA = 0.076, 0.34      # the published exponents quoted above
 n_weights = np.array([sweep[size][0] for size in SIZES], dtype=float)
@@ -535,7 +614,8 @@ print(f"one budget, C = {budget:.2e} FLOPs:")
 for size, (n, steps, losses) in matched.items():
     tokens = steps * SWEEP_BATCH * SWEEP_SEQ
     print(f"  d_model {size[0]}, {size[1]} layer(s): N = {n:>6,}, {steps} steps = "
-          f"{tokens:,} tokens ({tokens / n:.0f} per weight), "
+          f"{tokens:,} tokens ({tokens / n:.0f} per weight, "
+          f"{tokens / len(char_train):.2f} epochs), "
           f"C = {scaling.training_flops(n, tokens):.2e}: validation "
           + ", ".join(f"seed {seed} {loss:.3f}" for seed, loss in losses.items()))
 at_budget = [np.mean(list(losses.values())) for _, _, losses in matched.values()]
@@ -603,8 +683,9 @@ plt.show()
 #   where this section trains a complete schedule for every point).
 # - **What a real measurement needs**: sizes over several orders of magnitude, each trained to
 #   convergence or along the compute-optimal frontier; a learning rate and schedule tuned per size;
-#   more seeds; and a corpus far larger than ours — at these budgets the bigger models already see
-#   a good part of the training text, and a larger $D$ would mean repeating it.
+#   more seeds; and a corpus far larger than ours — the budget's winner already read the training
+#   text more than once (1.36 epochs, printed above), so its tokens per weight were bought
+#   partly by repetition, and a larger $D$ would repeat it more.
 
 # %% [markdown] id="4fc9969d"
 # ## 5. Data-parallel training with DistributedDataParallel
@@ -768,8 +849,8 @@ def kv_cache_bytes(n_layers, n_heads, d_head, seq, batch, bytes_per_number):
 check_kv_cache_bytes(kv_cache_bytes)
 
 # %% [markdown] id="dfbabba8"
-# **Exercise 3.** About how many FLOPs does it take to train a model of `n_params` weights on
-# `n_tokens` tokens?
+# **Exercise 3.** About how many FLOPs (within 10%) does it take to train a model of `n_params`
+# weights on `n_tokens` tokens?
 
 # %% id="9a65f4e9"
 def training_flops(n_params, n_tokens):
@@ -792,18 +873,27 @@ check_prune_mask(prune_mask)
 # %% [markdown] id="87f730ba"
 # ## What we learned
 #
-# - int8 per-channel weights shrink the Linear layers almost 4× at almost no cost in perplexity;
-#   int4 almost 8× at a visible cost (a little less than 32/8 and 32/4: each row also keeps a
-#   float32 scale).
+# - int8 per-channel weights shrink the Linear layers 3.78× at almost no cost in perplexity;
+#   int4 7.18× at a visible cost (a little less than 32/8 and 32/4: each row also keeps a
+#   float32 scale). A scale per row beats one per matrix; calibration-based methods (GPTQ, AWQ)
+#   do better than rounding to the nearest level.
 # - Magnitude pruning is nearly free at low sparsity and falls off a cliff without retraining;
-#   an importance score (the loss increase when masked) finds the heads that can go.
+#   an importance score (the loss increase when masked, on calibration text) finds the heads
+#   that can go.
 # - A distilled student beats the same student trained on labels alone, for the same steps, in
-#   this run (one seed; with other seeds the gap varies and can reverse).
+#   this run (one seed: how much the gap varies with the seed is not measured here).
 # - The KV cache grows as $2 \cdot n_\text{layers} \cdot n_\text{heads} \cdot d_\text{head}$ numbers
-#   per token; a forward pass costs $\approx 2N$ FLOPs per token and training $\approx 6N$.
+#   per token, or $2 \cdot n_\text{layers} \cdot n_\text{kv heads} \cdot d_\text{head}$ with
+#   grouped-query attention; a forward pass costs $\approx 2N$ FLOPs per token and training
+#   $\approx 6N$.
 # - At equal data, a bigger model reached a lower loss, by less and less; at one compute
 #   budget the smaller model trained longer won (the Chinchilla question). The exponents
 #   fitted to five tiny, undertrained sizes describe that sweep, not a law to reuse.
 # - Data parallelism is an exact rewrite of one big-batch step: DDP's weights equal one process's.
 # - Tensor parallelism is an exact rewrite of one layer: split by heads and hidden units, with one
 #   all-reduce per sublayer, two processes give one process's output and gradients.
+#
+# Left out of this chapter: mixed-precision training and what training holds in memory (weights,
+# gradients, Adam's two moments and, with mixed precision, a float32 master copy), fused
+# attention kernels (FlashAttention), speculative decoding, and sharded (ZeRO, FSDP) and pipeline
+# parallelism.

@@ -71,7 +71,7 @@ def check_kv_cache_bytes(kv_cache_bytes):
 
 # ---- exercise 3: training FLOPs -------------------------------------------------------------
 def check_training_flops(training_flops):
-    """training_flops(n_params, n_tokens) -> float, ≈ 6 N D."""
+    """training_flops(n_params, n_tokens) -> float, ≈ 6 N D (within 10%, as the exercise asks)."""
     for n_params, n_tokens in FLOP_CASES:
         answer, hint = try_answer(training_flops, n_params, n_tokens)
         if hint:
@@ -82,7 +82,7 @@ def check_training_flops(training_flops):
         if np.isclose(answer, 2 * n_params * n_tokens):
             return verdict(False, "2N per token is the forward pass only; backward costs twice "
                                   "the forward.")
-        if not np.isclose(answer, want):
+        if not np.isclose(answer, want, rtol=0.1, atol=0):
             return verdict(False, "each token costs 2N FLOPs forward and 4N backward.")
     return verdict(True, "", "6 N D: a hypothetical 124M-parameter model (GPT-2 small's size, "
                              "embeddings included) trained on 300B tokens would take "
