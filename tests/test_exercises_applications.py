@@ -15,10 +15,26 @@ def test_modified_precision_without_clipping_is_rejected(capsys):
 
 
 def test_aer_as_one_minus_precision_is_rejected(capsys):
-    def one_minus_precision(predicted, sure):
+    def one_minus_precision(predicted, sure, possible):
         return 1 - len(predicted & sure) / len(predicted)
 
     rejects(check_aer, one_minus_precision, capsys, "precision and recall")
+
+
+def test_aer_that_ignores_the_possible_links_is_rejected(capsys):
+    def sure_only(predicted, sure, possible):
+        return 1 - 2 * len(predicted & sure) / (len(predicted) + len(sure))
+
+    rejects(check_aer, sure_only, capsys, "only possible is no error")
+
+
+def test_aer_as_one_minus_f1_is_rejected_with_och_and_neys_sum(capsys):
+    def one_minus_f1(predicted, sure, possible):
+        precision = len(predicted & possible) / len(predicted)
+        recall = len(predicted & sure) / len(sure)
+        return 1 - 2 * precision * recall / (precision + recall)
+
+    rejects(check_aer, one_minus_f1, capsys, "add the two counts")
 
 
 def test_recall_computed_as_precision_is_rejected(capsys):

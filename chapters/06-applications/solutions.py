@@ -18,10 +18,12 @@ def clipped_matches(candidate, reference, n):
     return clipped, sum(counts.values())
 
 
-def aer(predicted, sure):
-    """Exercise 2: 1 - (|A∩S| + |A∩P|) / (|A| + |S|), with P = S."""
-    hits = len(set(predicted) & set(sure))
-    return 1 - 2 * hits / (len(predicted) + len(sure))
+def aer(predicted, sure, possible):
+    """Exercise 2: 1 - (|A∩S| + |A∩P|) / (|A| + |S|); with P = S this is 1 - F1."""
+    predicted, sure = set(predicted), set(sure)
+    possible = set(possible) | sure
+    hits = len(predicted & sure) + len(predicted & possible)
+    return 1 - hits / (len(predicted) + len(sure))
 
 
 def recall_per_class(matrix):

@@ -18,12 +18,15 @@ PRECISION_CASES = [
     ("猫 猫 吃 了 鱼 鱼".split(), "猫 昨天 吃 了 鱼".split()),
     ("a b".split(), "c d".split()),
 ]
-# (predicted links, sure links): (English index, Chinese index)
+# (predicted links A, sure links S, possible links P ⊇ S): (English index, Chinese index)
 AER_CASES = [
-    ({(0, 0), (1, 2), (2, 1)}, {(0, 0), (1, 2), (2, 1)}),
-    ({(0, 0), (1, 2), (2, 2)}, {(0, 0), (1, 2), (2, 1)}),
-    ({(0, 0)}, {(0, 0), (1, 1), (2, 2), (3, 3)}),
-    ({(0, 0), (0, 1), (0, 2), (1, 1)}, {(0, 0), (1, 1)}),
+    ({(0, 0), (1, 2), (2, 1)}, {(0, 0), (1, 2), (2, 1)}, {(0, 0), (1, 2), (2, 1)}),
+    ({(0, 0), (1, 2), (2, 2)}, {(0, 0), (1, 2), (2, 1)}, {(0, 0), (1, 2), (2, 1)}),
+    ({(0, 0)}, {(0, 0), (1, 1), (2, 2), (3, 3)}, {(0, 0), (1, 1), (2, 2), (3, 3)}),
+    # a possible link (1, 2) predicted: no error; a possible link (2, 3) left out: no error either
+    ({(0, 0), (1, 1), (1, 2)}, {(0, 0), (1, 1)}, {(0, 0), (1, 1), (1, 2), (2, 3)}),
+    ({(0, 0), (0, 1), (1, 2), (2, 2)}, {(0, 0), (2, 2), (3, 3)}, {(0, 0), (1, 2), (2, 2), (3, 3)}),
+    ({(0, 1), (1, 1)}, {(0, 0), (1, 1)}, {(0, 0), (0, 1), (1, 1)}),
 ]
 CONFUSION = np.array([[40, 10, 0], [5, 25, 20], [0, 0, 30]])
 
@@ -54,27 +57,42 @@ def check_modified_precision(clipped_matches):
     return verdict(True, "", "Your clipped counts equal minillm.metrics.modified_precision.")
 
 
-# ---- exercise 2: alignment error rate ------------------------------------------------------
+# ---- exercise 2: alignment error rate with sure and possible links -------------------------
 def check_aer(aer):
-    """Exercise 2: aer(predicted, sure) -> float, with possible = sure."""
-    for predicted, sure in AER_CASES:
-        answer, hint = try_answer(aer, set(predicted), set(sure))
+    """Exercise 2: aer(predicted, sure, possible) -> float, possible ⊇ sure (Och & Ney's AER)."""
+    for predicted, sure, possible in AER_CASES:
+        answer, hint = try_answer(aer, set(predicted), set(sure), set(possible))
         if hint:
             return verdict(False, hint)
         if as_numbers(answer) is None:
             return verdict(False, f"return one number, not {type(answer).__name__}.")
-        want = alignment_error_rate(predicted, sure)
+        want = alignment_error_rate(predicted, sure, possible)
         if close(np.float64(answer), np.float64(want)):
             continue
-        precision = len(predicted & sure) / len(predicted)
-        recall = len(predicted & sure) / len(sure)
-        if close(np.float64(answer), np.float64(1 - precision)) or \
-                close(np.float64(answer), np.float64(1 - recall)):
-            return verdict(False, "AER uses precision and recall together: 1 - 2|A∩S| / "
-                           "(|A| + |S|) when possible = sure.")
-        return verdict(False, f"for predicted={sorted(predicted)}, sure={sorted(sure)} expected "
-                       f"{want:.4f}, got {answer}.")
-    return verdict(True, "", "Your AER equals minillm.metrics.alignment_error_rate.")
+        a, s, p = len(predicted), len(sure), len(possible)
+        hit_s, hit_p = len(predicted & sure), len(predicted & possible)
+        precision, recall = hit_p / a, hit_s / s
+        wrong = {  # a mistake: its hint
+            1 - 2 * hit_s / (a + s):
+                "a predicted link that is only possible is no error: count the hits in P too.",
+            1 - 2 * hit_p / (a + p):
+                "only the sure links must be found: the denominator holds |S|, not |P|.",
+            1 - hit_s / a: "AER uses precision and recall together, not 1 - precision.",
+            1 - precision: "AER uses precision and recall together, not 1 - precision.",
+            1 - recall: "AER uses precision and recall together, not 1 - recall.",
+            1 - 2 * precision * recall / (precision + recall) if precision + recall else 1.0:
+                "close: that is 1 - F1 of precision |A∩P|/|A| and recall |A∩S|/|S|. Och & Ney "
+                "add the two counts instead: 1 - (|A∩S| + |A∩P|) / (|A| + |S|), which equals "
+                "1 - F1 when P = S.",
+        }
+        for value, mistake in wrong.items():
+            if close(np.float64(answer), np.float64(value)):
+                return verdict(False, mistake)
+        return verdict(False, f"for predicted={sorted(predicted)}, sure={sorted(sure)}, "
+                       f"possible={sorted(possible)} expected {want:.4f}, got {answer}.")
+    return verdict(True, "", "Your AER equals minillm.metrics.alignment_error_rate. Predicting "
+                   "every link loses precision, predicting one loses recall: |A| and |S| in the "
+                   "denominator punish both.")
 
 
 # ---- exercise 3: per-class recall ----------------------------------------------------------
