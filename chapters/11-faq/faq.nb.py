@@ -28,8 +28,8 @@
 # | 8 | How do I stop a model generating unreasonable text? | chapters 6, 8, 10 |
 # | 9 | Can one model handle several languages? | chapters 1, 4, 5, 6, 10; **new**: translation quality against the number of training pairs |
 #
-# Each section opens with its question in Chinese, as the articles ask it, and in English, with
-# the article sections that raise it (article 000 is the first of the five); then comes the short
+# Each section opens with its question in Chinese and in English — in our words, not quoted: the
+# articles ask them at more length — with the article sections that raise it (article 000 is the first of the five); then comes the short
 # answer, then the evidence.
 
 # %% id="minillm-setup"
