@@ -843,6 +843,23 @@ print(f"parameters to store: {n_single:,} (three models) vs "
       f"{count_parameters(shared, trainable_only=False):,} (one body, three heads)")
 assert count_parameters(shared, trainable_only=False) < 0.4 * n_single
 
+# %% [markdown] id="e16-box"
+# > **原文 vs 实测** · article 003 §2(7)
+# >
+# > **原文** (in translation): "progressive multi-task learning", listed among the common methods of
+# > large language models.
+# >
+# > **实测** (the cell above): the standard form, **hard parameter sharing** (Caruana, 1997) — one
+# > body, one head per task, the tasks taking turns — trained and scored against one model per
+# > task, with the weights each needs. "Progressive multi-task learning" is not a standard term:
+# > there is no such method to run.
+# >
+# > **改正:** multi-task learning is standard; at LLM scale it means mixing many tasks into one
+# > training set of text (T5's text-to-text tasks, FLAN's instructions: section 4). The nearest
+# > real ideas with "progressive" in them are *progressive networks* (Rusu et al., 2016: a new
+# > column per task, joined to the frozen earlier ones) and *curriculum learning* (easy examples
+# > first); neither is what the article describes.
+
 # %% [markdown] id="e0e9a003"
 # ## 6. Prompt learning
 #
@@ -905,6 +922,36 @@ rows = {"zero-shot": (zero_shot, 0), f"{len(shots)}-shot": (few_shot, 0),
 for name, (a, n) in rows.items():
     print(f"{name:24s} accuracy {a:.2f}   trainable {n:,}")
 assert max(zero_shot, few_shot, soft_acc) < results["sentiment", "GPT full"][0] - 0.1
+
+# %% [markdown] id="e14-box"
+# > **原文 vs 实测** · article 003 §2(8)
+# >
+# > **原文** (in translation): prompt learning needs no fine-tuning, and it is very interpretable
+# > and controllable.
+# >
+# > **实测** (the cell above, and the one below): written prompts, which truly train nothing, score
+# > about chance on this model; the soft prompt *is* trained — by gradient descent on labelled
+# > reviews, like any fine-tuning, only on fewer numbers — and still trails full fine-tuning. And
+# > its 8 learned vectors are not words: each lies farther (by cosine) from its nearest token than
+# > a typical token lies from its nearest neighbour, so there is nothing to read.
+# >
+# > **改正:** written prompts need no training but work only on large models; prompt *tuning*
+# > trains a few thousand numbers (Lester et al.: competitive with full fine-tuning only past
+# > about 10 billion weights); and a soft prompt is as opaque as any other weights.
+
+# %% id="e14-code"
+table = F.normalize(soft.model.tok_emb.weight.detach().float().cpu(), dim=-1)   # (vocab, d)
+learned = F.normalize(soft.prompt.detach().float().cpu(), dim=-1)               # (8, d)
+nearest_token = (learned @ table.T).max(-1).values          # each vector's closest token
+between_tokens = table @ table.T
+between_tokens.fill_diagonal_(-1)
+nearest_other = between_tokens.max(-1).values.median()      # a token's closest other token
+print(f"trained by gradient descent: {count_parameters(soft):,} numbers; written prompts: "
+      f"zero-shot {zero_shot:.2f}, {len(shots)}-shot {few_shot:.2f}; soft prompt {soft_acc:.2f}")
+print(f"cosine of each learned vector to its nearest token: "
+      f"{', '.join(f'{c:.2f}' for c in nearest_token.tolist())}")
+print(f"for comparison, a token's nearest other token (median): {nearest_other:.2f}")
+assert count_parameters(soft) > 0 and nearest_token.max() < nearest_other
 
 # %% [markdown] id="c85ea689"
 # A 2-layer model that read only Python documentation has no in-context learning to speak of:
