@@ -234,6 +234,45 @@ def continue_prompt(model, greedy, seed=0, n_new=40, **sampling):
 untrained_sample = continue_prompt(gpt, greedy=True)
 print(repr(untrained_sample))
 
+# %% [markdown] id="e11-box"
+# > **原文 vs 实测** · article 002 §4.2
+# >
+# > **原文** (its formula for GPT): $P(y \mid x) = \prod_t P(y_t \mid y_{<t}, x)$, the conditional
+# > of a sequence-to-sequence model, with a source $x$ and a target $y$.
+# >
+# > **实测** (the cell below): a GPT has no second input. `DecoderLM` reads one token stream, an
+# > `EncoderDecoder` two; a prompt is just the beginning of the stream, scored exactly as it would
+# > be alone (the causal mask), so "$P(y \mid x)$" of a GPT is the joint probability of the stream
+# > divided by that of its beginning.
+# >
+# > **改正:** GPT models one stream, $P(x_1 \dots x_T) = \prod_t P(x_t \mid x_{<t})$: the formula
+# > of section 1. The conditional form with a separate source belongs to encoder–decoders (T5,
+# > section 4; translation, chapter 6).
+
+# %% id="e11-code"
+import inspect
+
+for cls in (DecoderLM, EncoderDecoder):
+    token_inputs = [p for p in inspect.signature(cls.forward).parameters if p.endswith("ids")]
+    print(f"{cls.__name__}.forward reads token ids from: {', '.join(token_inputs)}")
+
+was_training = gpt.training
+gpt.eval()                                       # no dropout while scoring
+prompt_part, rest_part = bpe.encode(PROMPT), bpe.encode(" is used to")
+stream = torch.tensor([prompt_part + rest_part])
+with torch.no_grad():
+    scores = gpt(stream[:, :-1])[0].log_softmax(-1).gather(-1, stream[:, 1:, None])[0, :, 0]
+    alone = gpt(stream[:, :len(prompt_part)])[0].log_softmax(-1)
+    alone = alone[:, :-1].gather(-1, stream[:, 1:len(prompt_part), None])[0, :, 0]
+gpt.train(was_training)
+k = len(prompt_part) - 1                         # the prompt's scored tokens (all but its first)
+print(f"one stream of {stream.shape[1]} tokens: the prompt's {k} scores, with or without the "
+      f"continuation after it, equal: {torch.allclose(scores[:k], alone, atol=1e-5)}")
+print(f"log P(continuation | prompt) = log P(stream) - log P(prompt) = the sum of the last "
+      f"{len(rest_part)} scores: {torch.isclose(scores.sum() - alone.sum(), scores[k:].sum())}")
+assert torch.allclose(scores[:k], alone, atol=1e-5)
+assert "src_ids" not in inspect.signature(DecoderLM.forward).parameters
+
 # %% [markdown] id="cell-10"
 # ### 1.3 Training
 #
@@ -1129,6 +1168,93 @@ assert all(claims.values())
 # out of training by construction: a test sentence that also occurs among the training sentences
 # is dropped, and the cell asserts that `minillm.tasks.overlap` (the test sentences found in
 # training) finds none.
+
+# %% [markdown] id="e18-box"
+# > **原文 vs 实测** · article 004 §5.2
+# >
+# > **原文** (its pretraining heads): `LanguageModelingHead` and `DenoisingAutoEncodingHead`, two
+# > identical `Linear` layers from the hidden size to the vocabulary.
+# >
+# > **实测** (the cell below): the two heads of this chapter are indeed the same layer — the GPT's
+# > and the T5's — and the same 32 characters make two different training pairs. The objective is in
+# > the data, which the article's code does not show.
+# >
+# > **改正:** a causal LM reads the text and predicts it shifted by one (section 1); a denoiser
+# > reads a corrupted copy and predicts what was removed (`span_corruption`, this section;
+# > `mask_tokens` for BERT, section 3). The head can stay one `Linear`.
+
+# %% id="e18-code"
+heads = {"GPT, causal LM (section 1)": gpt.lm_head, "T5, denoising (section 4)": t5.lm_head}
+for name, head in heads.items():
+    print(f"{name:<27} head: {type(head).__name__}, weight {tuple(head.weight.shape)} = "
+          f"(vocab, d_model), bias: {head.bias is not None}")
+assert type(gpt.lm_head) is type(t5.lm_head)
+assert gpt.lm_head.weight.shape[1] == t5.lm_head.weight.shape[1] and t5.lm_head.bias is None
+
+window = next(random_windows(char_train_ids, 32, 1, seed=7))[0]
+source, target = span_corruption(window, SENTINEL_IDS, noise_density=0.3, mean_span=3.0,
+                                 generator=torch.Generator().manual_seed(7))
+pairs = {"causal LM": (window[:-1], window[1:]), "denoising": (source, target)}
+for name, (reads, writes) in pairs.items():
+    print(f"{name:<10} reads {shown(reads)!r}\n{'':<10} writes {shown(writes)!r}")
+assert torch.equal(restore_spans(source, target, SENTINEL_IDS), window)
+
+# %% [markdown] id="e19-box"
+# > **原文 vs 实测** · article 004 §2
+# >
+# > **原文** (its mermaid diagram of a pretrained model): every model drawn as Embedding → Encoder
+# > → Decoder.
+# >
+# > **实测** (the cell below): the three models this chapter trained, taken apart: which stacks
+# > each has, whether one attends to another sequence (cross-attention), and whether position 3's
+# > output changes when token 5 changes (does it see ahead?).
+# >
+# > **改正:** three families. GPT is **decoder-only**: one stack of self-attention layers under a
+# > causal mask. BERT is **encoder-only**: one stack that sees both sides. Only T5 (and BART, and
+# > the original Transformer) is encoder–decoder, Embedding → Encoder → Decoder.
+
+# %% id="e19-code"
+from minillm.transformer import DecoderLayer, EncoderLayer
+
+
+def stacks(model):
+    kinds = [type(m).__name__ for m in model.modules() if isinstance(m, (EncoderLayer,
+                                                                          DecoderLayer))]
+    return ", ".join(f"{kinds.count(k)} {k}" for k in ("EncoderLayer", "DecoderLayer")
+                     if k in kinds)
+
+
+def sees_ahead(run, vocab, seed=0):
+    # does the output at position 3 move when the token at position 5 changes?
+    ids = torch.randint(4, vocab, (1, 12), generator=torch.Generator().manual_seed(seed))
+    changed = ids.clone()
+    changed[0, 5] = 4 + (ids[0, 5] - 4 + 1) % (vocab - 4)
+    with torch.no_grad():
+        return (run(changed)[0, 3] - run(ids)[0, 3]).abs().max().item() > 1e-6
+
+
+bert = berts[False]
+src = torch.randint(4, chars.vocab_size, (1, 12), generator=torch.Generator().manual_seed(1))
+families = {
+    "GPT (section 1)": (gpt, {"its stack": (lambda ids: gpt(ids)[0], bpe.vocab_size)}),
+    "BERT (section 3)": (bert, {"its stack": (lambda ids: bert.encoder(ids)[0],
+                                               chars.vocab_size)}),
+    "T5 (section 4)": (t5, {"encoder": (lambda ids: t5.encode(ids)[0], chars.vocab_size),
+                            "decoder": (lambda ids: t5(src, ids)[0], chars.vocab_size)}),
+}
+modes = {name: model.training for name, (model, _) in families.items()}
+seen = {}
+for name, (model, parts) in families.items():
+    model.eval()
+    ahead = {part: sees_ahead(run, vocab) for part, (run, vocab) in parts.items()}
+    seen[name] = ahead
+    cross = any(isinstance(m, DecoderLayer) for m in model.modules())
+    print(f"{name:<17} {stacks(model):<30} cross-attention: {cross!s:<5}  sees ahead: "
+          + ", ".join(f"{part} {value}" for part, value in ahead.items()))
+    model.train(modes[name])
+assert seen == {"GPT (section 1)": {"its stack": False}, "BERT (section 3)": {"its stack": True},
+                "T5 (section 4)": {"encoder": True, "decoder": False}}
+assert not hasattr(gpt, "encoder") and not any(isinstance(m, DecoderLayer) for m in bert.modules())
 
 # %% id="cell-60"
 grammar = Grammar(seed=0)
