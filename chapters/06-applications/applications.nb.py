@@ -966,6 +966,81 @@ print(f"SmolLM2: {sum(p.numel() for p in smol.parameters()):,} weights, a contex
       f"{smol.cfg.max_seq_len:,} tokens")
 print(reply([user("What is the capital of France?")]))
 
+# %% [markdown] id="e6-box"
+# > **原文 vs 实测** · article 001 §5.2–5.4
+# >
+# > **原文** (its text generation with a pretrained GPT-2): `GPT2Tokenizer(..., padding=True)` on
+# > the prompt, then generation with `max_length=50`, with no `attention_mask` and no
+# > `pad_token_id`; a Chinese prompt to an English GPT-2, and a fluent Chinese "expected output".
+# >
+# > **实测** (the cell below), offline: Hugging Face's `GPT2Tokenizer` built from SmolLM2's own
+# > byte-level BPE (a GPT-2-style tokenizer: the same ids as the course's), asked to pad as the
+# > article asks; then the next token of a short prompt in a batch with a longer one, padded on the
+# > right or on the left, with and without the mask, against the prompt run alone; then
+# > `generate(max_length=50)` on a small random GPT-2 with Hugging Face's own class.
+# >
+# > **改正:** give the tokenizer a pad token (GPT-2 has none: reuse the end-of-text token), pad
+# > prompts **on the left** for generation so that every row ends on its last real token, pass the
+# > `attention_mask` (here `is_token`) so that padding is never attended, and ask for
+# > `max_new_tokens`: `max_length` counts the prompt too. `chat_batch` below does all of this. As
+# > for the Chinese: chapter 10 §9 measures what a tokenizer and a model trained mostly on English
+# > do with it.
+
+# %% id="e6-code"
+import tempfile
+
+from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
+
+with tempfile.TemporaryDirectory() as folder:    # SmolLM2's BPE, saved as GPT-2's two files
+    smol_tok.save(folder)                        # vocab.json and merges.txt (and minillm's own)
+    hf_tok = GPT2Tokenizer(str(Path(folder, "vocab.json")), str(Path(folder, "merges.txt")))
+pad_prompts = ["The capital of France is",
+               "Water boils at one hundred degrees, and ice melts at"]
+assert all(hf_tok(p)["input_ids"] == smol_tok.encode(p) for p in pad_prompts)  # the same ids
+
+print("pad token:", hf_tok.pad_token)
+try:
+    hf_tok(pad_prompts[0], return_tensors="pt", padding=True)            # as written
+except ValueError as err:
+    print("ValueError:", str(err).split(". ")[0])
+
+# the fix, step by step: a pad token, then the side and the mask
+hf_tok.pad_token = hf_tok.eos_token
+paris = smol_tok.encode(" Paris")[0]
+with torch.no_grad():
+    alone_probs = smol(torch.tensor([smol_tok.encode(pad_prompts[0])]))[0][0, -1].softmax(-1)
+p_paris = {"alone": alone_probs[paris].item()}
+for side in ("right", "left"):
+    hf_tok.padding_side = side
+    padded = hf_tok(pad_prompts, return_tensors="pt", padding=True)
+    for masked in (False, True):
+        with torch.no_grad():
+            is_token = padded["attention_mask"].bool() if masked else None
+            pad_logits, _ = smol(padded["input_ids"], is_token)
+        p_paris[f"{side} padding, mask {masked}"] = pad_logits[0, -1].softmax(-1)[paris].item()
+print(f"{pad_prompts[0]!r} in a batch of two ({padded['input_ids'].shape[1]} tokens a row, "
+      f"{len(smol_tok.encode(pad_prompts[0]))} of them real): p(' Paris') next")
+for setting, p in p_paris.items():
+    print(f"  {setting:<25} {p:.2f}")
+assert abs(p_paris["left padding, mask True"] - p_paris["alone"]) < 1e-3
+assert all(p < p_paris["alone"] / 2 for s, p in p_paris.items() if s.startswith("right"))
+assert p_paris["left padding, mask False"] < p_paris["alone"] / 2
+
+with torch.random.fork_rng():                    # a small random GPT-2: only lengths matter here
+    torch.manual_seed(0)
+    tiny_gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=smol_tok.vocab_size, n_embd=16, n_layer=1,
+                                           n_head=2, n_positions=128, bos_token_id=0,
+                                           eos_token_id=0)).eval()
+one_prompt = hf_tok(pad_prompts[1], return_tensors="pt")
+n_prompt_tokens = one_prompt["input_ids"].shape[1]
+new_lengths = {setting: tiny_gpt2.generate(**one_prompt, do_sample=False,
+                                          pad_token_id=hf_tok.pad_token_id,
+                                          **{setting.split("=")[0]: 50}).shape[1] - n_prompt_tokens
+               for setting in ("max_length=50", "max_new_tokens=50")}
+for setting, n_new in new_lengths.items():
+    print(f"generate({setting}) after a prompt of {n_prompt_tokens} tokens: {n_new} new tokens")
+assert new_lengths == {"max_length=50": 50 - n_prompt_tokens, "max_new_tokens=50": 50}
+
 # %% [markdown] id="b6e5a32f"
 # ### Multi-turn dialogue（多轮对话）
 #
