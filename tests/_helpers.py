@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,15 @@ def rejects(checker, answer, capsys, hint_word, *extra):
     assert not checker(answer, *extra)
     out = capsys.readouterr().out
     assert "❌" in out and hint_word in out
+
+
+def prose_sentences(text):
+    """The prose sentences of a help topic, split as the chapter splits them."""
+    found = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        skip = paragraph.startswith(" ") or "|" in paragraph or "::=" in paragraph
+        if skip or re.search(r"^[*=-]{3,}$", paragraph, flags=re.M):
+            continue
+        flat = " ".join(paragraph.split())
+        found += [s for s in re.split(r"(?<=[.!?]) (?=[A-Z])", flat) if len(s) >= 20]
+    return found

@@ -1,9 +1,7 @@
 """Fixtures shared by the exercise tests (tests/test_exercises*.py); other tests import _helpers."""
-import re
-
 import pytest
 import torch
-from _helpers import load_solutions
+from _helpers import load_solutions, prose_sentences
 
 from minillm.data import pydoc_corpus, split_documents
 from minillm.objectives import nsp_pairs
@@ -21,17 +19,5 @@ def nsp_texts():
     """Chapter 4's held-out sentence pairs as the chapter makes them: sentences of the validation
     topics. check_nsp_rule scores a rule on them."""
     _, valid_docs = split_documents(pydoc_corpus(), valid_fraction=0.1, seed=0)
-    return nsp_pairs([_sentences(doc.text) for doc in valid_docs], 500,
+    return nsp_pairs([prose_sentences(doc.text) for doc in valid_docs], 500,
                      torch.Generator().manual_seed(0))
-
-
-def _sentences(text):
-    """The prose sentences of a help topic, split as the chapter splits them."""
-    found = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        skip = paragraph.startswith(" ") or "|" in paragraph or "::=" in paragraph
-        if skip or re.search(r"^[*=-]{3,}$", paragraph, flags=re.M):
-            continue
-        flat = " ".join(paragraph.split())
-        found += [s for s in re.split(r"(?<=[.!?]) (?=[A-Z])", flat) if len(s) >= 20]
-    return found

@@ -5,8 +5,7 @@ from collections import Counter
 
 import numpy as np
 import torch
-from _helpers import rejects
-from conftest import _sentences
+from _helpers import prose_sentences, rejects
 
 from minillm.data import pydoc_corpus, split_documents
 from minillm.exercises.pretraining import (
@@ -162,7 +161,7 @@ def test_a_rule_that_ignores_the_commonest_training_words_passes(nsp_texts, caps
     # another idea than the solution's stop list: drop the 20 words found in most training
     # sentences (counted once per sentence: a word's spread, not its repeats)
     train_docs, _ = split_documents(pydoc_corpus(), valid_fraction=0.1, seed=0)
-    counts = Counter(word for doc in train_docs for sentence in _sentences(doc.text)
+    counts = Counter(word for doc in train_docs for sentence in prose_sentences(doc.text)
                      for word in set(re.findall(r"[a-z]+", sentence.lower())))
     common = {w for w, _ in counts.most_common(20)}
 
