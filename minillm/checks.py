@@ -77,14 +77,15 @@ def check_seq_len(seq_len, max_seq_len, what="positional table"):
                          f"(max_seq_len={max_seq_len})")
 
 
-def check_is_token(is_token, ids, past=0):
-    """is_token: (batch, past + seq) bool padding flags, one per token id in ids: (batch, seq)
+def check_is_token(is_token, ids_shape, past=0):
+    """is_token: (batch, past + seq) bool padding flags, one per token of ids_shape: (batch, seq)
     and, after `past` tokens held in a KV cache, one per cached token before them."""
-    expected = tuple(ids.shape[:-1]) + (past + ids.shape[-1],)
+    ids_shape = tuple(ids_shape)
+    expected = ids_shape[:-1] + (past + ids_shape[-1],)
     if tuple(is_token.shape) != expected:
         cached = f" after {past} cached tokens" if past else ""
         raise ValueError(f"is_token of shape {tuple(is_token.shape)} does not match ids of shape "
-                         f"{tuple(ids.shape)}{cached}: expected {expected}, one flag per token"
+                         f"{ids_shape}{cached}: expected {expected}, one flag per token"
                          + (", the cached ones first" if past else "") + " (False = padding)")
 
 

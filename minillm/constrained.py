@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from minillm.generate import check_prompt, decode_loop, eval_mode, model_device, sample_next
+from minillm.generate import check_prompt, eval_mode, model_device, sample_next
 
 
 def logit_bias(logits, bias):
@@ -50,21 +50,15 @@ def constrained_generate(model, prompt_ids, max_new_tokens, token_texts, is_vali
     if len(token_texts) != model.cfg.vocab_size:
         raise ValueError(f"token_texts has {len(token_texts)} strings for a vocabulary of "
                          f"{model.cfg.vocab_size}")
-    prompt_len, generated = ids.shape[1], [""]
-    dead_end = torch.tensor([-1])
-
-    def next_logits(ids, n_new):
-        generated[0] = "".join(token_texts[i] for i in ids[0, prompt_len:].tolist())
-        logits, _ = model(ids)
-        return logits[:, -1]
-
-    def pick(logits):
-        allowed = allowed_tokens(token_texts, generated[0], is_valid_prefix).to(logits.device)
-        if not allowed.any():
-            return dead_end.to(logits.device)
-        return sample_next(logits.masked_fill(~allowed, float("-inf")), temperature,
-                           generator=generator)
-
+    text = ""                                # what the model has written so far
     with eval_mode(model):
-        out = decode_loop(next_logits, pick, ids, max_new_tokens, stop_id=-1)
-    return out[:, :-1] if out[0, -1] == -1 else out
+        for _ in range(max_new_tokens):
+            allowed = allowed_tokens(token_texts, text, is_valid_prefix).to(ids.device)
+            if not allowed.any():            # no token keeps the text valid: stop here
+                break
+            logits, _ = model(ids)           # (1, seq, vocab)
+            masked = logits[:, -1].masked_fill(~allowed, float("-inf"))
+            token = sample_next(masked, temperature, generator=generator)    # (1,)
+            ids = torch.cat([ids, token[:, None]], dim=1)
+            text += token_texts[token.item()]
+    return ids

@@ -4,7 +4,7 @@ A language model gives, at every step, logits over the vocabulary for the next t
 picks one (the most likely: greedy; or a sample, reshaped by temperature, top-k and top-p),
 appends it and asks again. With a KV cache (`minillm.attention.KVCache`) each step feeds only the
 new token; without, the whole sequence is run again. Both give the same tokens.
-The parts any generator needs (`check_prompt`, `eval_mode`, `model_device`, `decode_loop`) are
+The parts any generator needs (`check_prompt`, `eval_mode`, `model_device`, `sample_next`) are
 public: `minillm.constrained` builds its constrained decoding from them.
 """
 from __future__ import annotations
@@ -140,11 +140,11 @@ def generate_seq2seq(model, src_ids, max_new_tokens, bos_id, eos_id=None, src_is
 
 
 def decode_loop(next_logits, pick, ids, max_new_tokens, stop_id):
-    """The token-by-token loop every generator here shares (generate, generate_seq2seq,
-    minillm.constrained). ids: (batch, seq) so far. next_logits(ids, n_new) -> (batch, vocab)
-    logits of the last position, where the last n_new tokens of ids are new since the previous
-    call; pick(logits) -> (batch,) the next tokens. A row that emits stop_id (None: no stop
-    token) keeps emitting it, and the loop ends once every row has.
+    """The token-by-token loop generate and generate_seq2seq share. ids: (batch, seq) so far.
+    next_logits(ids, n_new) -> (batch, vocab) logits of the last position, where the last n_new
+    tokens of ids are new since the previous call; pick(logits) -> (batch,) the next tokens.
+    A row that emits stop_id (None: no stop token) keeps emitting it, and the loop ends once
+    every row has.
     Returns (batch, seq + n) ids, n <= max_new_tokens."""
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     n_new = ids.shape[1]                     # the first step reads the whole prompt

@@ -64,7 +64,7 @@ def mask_tokens(ids, is_token, mask_id, vocab_size, special_ids, p=0.15, generat
     ids = torch.as_tensor(ids, dtype=torch.long)
     is_token = torch.ones_like(ids, dtype=torch.bool) if is_token is None else (
         torch.as_tensor(is_token, dtype=torch.bool))
-    check_is_token(is_token, ids)
+    check_is_token(is_token, ids.shape)
     if not 0 <= p <= 1:
         raise ValueError(f"p must be a probability in [0, 1], got {p}")
     special_set = {*special_ids, mask_id}

@@ -61,21 +61,22 @@ def _preview(value):
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _padding_mask(ids, is_token, past=0):
-    """padding_mask(is_token) on ids' device, once is_token is known to hold one flag per token
-    of ids: (batch, seq), after one per cached token if past > 0."""
+def _padding_mask(is_token, shape, device, past=0):
+    """padding_mask(is_token) on device, once is_token is known to hold one flag per token of an
+    input of shape (batch, seq), after one per cached token if past > 0."""
     is_token = torch.as_tensor(is_token, dtype=torch.bool)
-    check_is_token(is_token, ids, past)
-    return padding_mask(is_token).to(ids.device)
+    check_is_token(is_token, shape, past)
+    return padding_mask(is_token).to(device)
 
 
-def _causal_padding_mask(ids, is_token, past):
-    """The causal mask of ids: (batch, seq) after `past` cached tokens: (seq, past + seq) bool,
-    True = may attend; with is_token, padding keys are hidden too: (batch, 1, seq, past + seq).
-    The cache does not remember padding: is_token flags every key, (batch, past + seq), the
-    cached tokens' flags first (generation from left-padded prompts passes them at each step)."""
-    mask = shared_causal_mask(ids.shape[1], past + ids.shape[1], device=ids.device)
-    return mask if is_token is None else mask & _padding_mask(ids, is_token, past)
+def _causal_padding_mask(is_token, shape, device, past=0):
+    """The causal mask of an input of shape (batch, seq) after `past` cached tokens:
+    (seq, past + seq) bool, True = may attend; with is_token, padding keys are hidden too:
+    (batch, 1, seq, past + seq). The cache does not remember padding: is_token flags every key,
+    (batch, past + seq), the cached tokens' flags first (generation from left-padded prompts
+    passes them at each step)."""
+    mask = shared_causal_mask(shape[1], past + shape[1], device=device)
+    return mask if is_token is None else mask & _padding_mask(is_token, shape, device, past)
 
 
 def _run_layers(layers, x, mask, need_weights, cache=None):
@@ -287,7 +288,7 @@ class DecoderLM(_Embedded):
         tensors (batch, seq, d_model), entry 0 = x, entry i the residual stream after layer i,
         before the final norm; attentions as forward returns them)."""
         past = 0 if cache is None else cache.seq_len()
-        mask = _causal_padding_mask(x[..., 0], is_token, past)
+        mask = _causal_padding_mask(is_token, x.shape[:2], x.device, past)
         states, attentions = _run_layers(self.layers, x, mask, need_weights, cache)
         return states, attentions if need_weights else None
 
@@ -318,7 +319,7 @@ class Encoder(_Embedded):
         `embed`. Returns (states: a list of n_layers + 1 tensors (batch, seq, d_model), entry 0
         = x, entry i the residual stream after layer i, before the final norm; attentions as
         forward returns them)."""
-        mask = None if is_token is None else _padding_mask(x[..., 0], is_token)
+        mask = None if is_token is None else _padding_mask(is_token, x.shape[:2], x.device)
         states, attentions = _run_layers(self.layers, x, mask, need_weights)
         return states, attentions if need_weights else None
 
@@ -375,9 +376,9 @@ class EncoderDecoder(_Embedded):
         self-attention weights, cross-attention weights), the weights lists or None."""
         past = 0 if cache is None else cache.seq_len()
         x = self.embed(tgt_ids, offset=past)
-        self_mask = _causal_padding_mask(tgt_ids, tgt_is_token, past)
-        # memory[..., 0] is (batch, src_seq): the shape src_is_token must have
-        memory_mask = None if src_is_token is None else _padding_mask(memory[..., 0], src_is_token)
+        self_mask = _causal_padding_mask(tgt_is_token, tgt_ids.shape, tgt_ids.device, past)
+        memory_mask = None if src_is_token is None else _padding_mask(
+            src_is_token, memory.shape[:2], memory.device)     # one flag per source token
         self_weights, cross_weights = [], []
         for i, layer in enumerate(self.layers):
             x, w_self, w_cross = layer(x, memory, self_mask, memory_mask, need_weights, cache, i)

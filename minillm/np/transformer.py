@@ -180,7 +180,7 @@ def decoder_lm(params, ids, cfg, is_token=None, cache=None, only_last=False):
         cache.check_fits(cfg.n_layers)
     past = 0 if cache is None else cache.seq_len()
     x = embed(params, ids, cfg, offset=past)
-    mask = _lm_mask(ids, is_token, past)
+    mask = _causal_padding_mask(is_token, np.shape(ids), past)
     attentions = []
     for i in range(cfg.n_layers):
         x, weights = encoder_layer(subparams(params, f"layers.{i}"), x, cfg, mask, cache, i)
@@ -197,7 +197,7 @@ def decoder_lm_backward(dlogits, params, ids, cfg, is_token=None):
     embeddings tok_emb.weight gets the sum of the head's and the lookup's gradients.
     Returns grads, keyed like params (ids are integers: no gradient).
     """
-    mask = _lm_mask(ids, is_token)
+    mask = _causal_padding_mask(is_token, np.shape(ids))
     xs = [embed(params, ids, cfg)]
     for i in range(cfg.n_layers):
         xs.append(encoder_layer(subparams(params, f"layers.{i}"), xs[-1], cfg, mask)[0])
@@ -218,7 +218,7 @@ def encoder(params, ids, cfg, is_token=None, segments=None):
     final_norm.* (pre-LN only). Returns (hidden (batch, seq, d_model), attentions).
     """
     x = embed(params, ids, cfg, segments)
-    mask = None if is_token is None else _padding_mask(ids, is_token)
+    mask = None if is_token is None else _padding_mask(is_token, np.shape(ids))
     attentions = []
     for i in range(cfg.n_layers):
         x, weights = encoder_layer(subparams(params, f"layers.{i}"), x, cfg, mask)
@@ -235,7 +235,7 @@ def encoder_backward(dhidden, params, ids, cfg, is_token=None, segments=None):
     the final norm (pre-LN only), the layers in reverse (encoder_layer_backward), the embeddings
     (embed_backward). Returns grads, keyed like params.
     """
-    mask = None if is_token is None else _padding_mask(ids, is_token)
+    mask = None if is_token is None else _padding_mask(is_token, np.shape(ids))
     xs = [embed(params, ids, cfg, segments)]
     for i in range(cfg.n_layers):
         xs.append(encoder_layer(subparams(params, f"layers.{i}"), xs[-1], cfg, mask)[0])
@@ -309,8 +309,8 @@ def encoder_decoder_backward(dlogits, params, src_ids, tgt_ids, cfg, src_is_toke
 
 def _encoder_decoder_masks(src_ids, tgt_ids, src_is_token, tgt_is_token):
     """(self_mask, memory_mask): causal (+ target padding) and source padding (or None)."""
-    memory_mask = None if src_is_token is None else _padding_mask(src_ids, src_is_token)
-    return _lm_mask(tgt_ids, tgt_is_token), memory_mask
+    memory_mask = None if src_is_token is None else _padding_mask(src_is_token, np.shape(src_ids))
+    return _causal_padding_mask(tgt_is_token, np.shape(tgt_ids)), memory_mask
 
 
 # ---- embeddings ------------------------------------------------------------------------------
@@ -415,21 +415,21 @@ def _feed_forward_backward(params, cfg):
     return lambda dout, h: feed_forward_backward(dout, p, h, cfg.activation)
 
 
-def _lm_mask(ids, is_token, past=0):
-    """The causal mask of ids: (batch, seq) after `past` cached tokens: (seq, past + seq) bool,
-    True = may attend; with is_token, padding keys are hidden too: (batch, 1, seq, past + seq).
-    The cache does not remember padding: is_token flags every key, (batch, past + seq), the
-    cached tokens' flags first (generation from left-padded prompts passes them at each step)."""
-    seq = np.asarray(ids).shape[1]
-    mask = causal_mask(seq, past + seq)
-    return mask if is_token is None else mask & _padding_mask(ids, is_token, past)
+def _causal_padding_mask(is_token, shape, past=0):
+    """The causal mask of an input of shape (batch, seq) after `past` cached tokens:
+    (seq, past + seq) bool, True = may attend; with is_token, padding keys are hidden too:
+    (batch, 1, seq, past + seq). The cache does not remember padding: is_token flags every key,
+    (batch, past + seq), the cached tokens' flags first (generation from left-padded prompts
+    passes them at each step)."""
+    mask = causal_mask(shape[1], past + shape[1])
+    return mask if is_token is None else mask & _padding_mask(is_token, shape, past)
 
 
-def _padding_mask(ids, is_token, past=0):
-    """padding_mask(is_token), once is_token is known to hold one flag per token id (after one
-    per cached token if past > 0)."""
+def _padding_mask(is_token, shape, past=0):
+    """padding_mask(is_token), once is_token is known to hold one flag per token of an input of
+    shape (batch, seq), after one per cached token if past > 0."""
     is_token = np.asarray(is_token, dtype=bool)
-    check_is_token(is_token, np.asarray(ids), past)
+    check_is_token(is_token, shape, past)
     return padding_mask(is_token)
 
 
