@@ -34,6 +34,7 @@ Sentiment (`sentiment_pairs`): short reviews in both languages with a label (1 p
 """
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field, replace
 
@@ -496,6 +497,83 @@ class Grammar:
         sentence = _rule([subject, neg, verb, obj, place, time], [0, 5, 1, 4, 2, 3])
         return Pair(" ".join(sentence.en), "".join(sentence.zh), sentence.zh,
                     sentence.links, s)
+
+    def parse(self, sentence):
+        """The roles (as `Pair.slots` holds them) of an English sentence this grammar can
+        produce, or None when it cannot. "two cats eat the fish" -> {"subject": "cat",
+        "subject_det": "two", "verb": "eat", ...}; "two cats eats the fish" -> None.
+
+        Every way to read the words as SUBJ NEG VERB OBJ PLACE TIME is tried against tables of
+        every phrase the rules realise; a reading counts when the grammar's own choice of words
+        accepts it (agreement, which nouns a verb takes, a time phrase's tense) and realising it
+        gives the sentence back. An ambiguous sentence ("two cats read the book": present or
+        past) gives one of its readings."""
+        words = sentence.split()
+        noun_phrases, verb_phrases = self._phrase_tables()
+        for time, rest in self._suffix_readings(words, self._time_phrases()):
+            for place, core in self._suffix_readings(rest, self._place_phrases()):
+                for i, j in itertools.combinations(range(1, len(core)), 2):   # SUBJ|VERB|OBJ
+                    for slots in _readings(noun_phrases.get(" ".join(core[:i]), []),
+                                           verb_phrases.get(" ".join(core[i:j]), []),
+                                           noun_phrases.get(" ".join(core[j:]), [])):
+                        slots.update(place=place, time=time)
+                        try:
+                            chosen = self._choose(random.Random(0), slots)
+                        except _Retry:               # the rules do not allow these words together
+                            continue
+                        if self._realise(chosen).en == sentence:
+                            return chosen
+        return None
+
+    def _phrase_tables(self):
+        """({noun phrase text: [(noun, det, adj)]}, {verb phrase text: [(verb, tense, negated)]})
+        over every word of the vocabulary, built once."""
+        if not hasattr(self, "_tables"):
+            nouns, verbs = {}, {}
+            adjectives = [None, *self.vocabulary.adjectives]
+            for noun in self.vocabulary.nouns:
+                for det in {**SUBJECT_DETERMINERS, **OBJECT_DETERMINERS}:
+                    for adj in adjectives:
+                        text = " ".join(_noun_phrase(noun, det, adj).en)
+                        nouns.setdefault(text, []).append((noun.en, det, adj and adj.en))
+            for verb in self.vocabulary.verbs:
+                for tense in ("present", "past"):
+                    for negated in (False, True):
+                        for plural in (False, True):
+                            neg, word = _verb_phrase(verb, tense, negated, plural)
+                            entry = (verb.en, tense, negated)
+                            bucket = verbs.setdefault(" ".join(neg.en + word.en), [])
+                            if entry not in bucket:
+                                bucket.append(entry)
+            self._tables = nouns, verbs
+        return self._tables
+
+    def _time_phrases(self):
+        return {time.en: time.en for time in self.vocabulary.times}
+
+    def _place_phrases(self):
+        return {" ".join(_place_phrase(place).en): place.en for place in self.vocabulary.places}
+
+    @staticmethod
+    def _suffix_readings(words, phrases):
+        """(the word phrases maps the end of words to, words before it) for each phrase words
+        ends with, and (None, words): the phrase is optional."""
+        found = [(None, words)]
+        for text, key in phrases.items():
+            n = len(text.split())
+            if len(words) > n and words[-n:] == text.split():
+                found.append((key, words[:-n]))
+        return found
+
+
+def _readings(subjects, verbs, objects):
+    """Role dicts for every combination of a subject, verb and object phrase reading."""
+    for subject, subject_det, subject_adj in subjects:
+        for verb, tense, negated in verbs:
+            for obj, object_det, object_adj in objects:
+                yield dict(subject=subject, subject_det=subject_det, subject_adj=subject_adj,
+                           verb=verb, tense=tense, negated=negated, object=obj,
+                           object_det=object_det, object_adj=object_adj)
 
 
 def split_compositional(pairs, held_out):

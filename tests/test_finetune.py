@@ -17,6 +17,7 @@ from minillm.finetune import (
     SequenceClassifier,
     SoftPrompt,
     add_lora,
+    classification_batch,
     classification_loss,
     count_parameters,
     freeze,
@@ -116,6 +117,19 @@ def test_padding_does_not_change_a_sentences_class_scores(make, pad_side):
     batched = model(ids, is_token)
     alone = torch.cat([model(seq[None]) for seq in seqs])
     assert torch.allclose(batched, alone, atol=1e-5)
+
+
+def test_classification_batch_pads_cuts_and_refuses_a_missing_label():
+    class Letters:                                  # a tokenizer: one id per letter
+        def encode(self, text):
+            return [ord(c) - 96 for c in text]
+    ids, is_token, labels = classification_batch(["abc", "d", "efghij"], [1, 0, 1], Letters(),
+                                                 pad_id=0, max_tokens=4)
+    assert ids.tolist() == [[1, 2, 3, 0], [4, 0, 0, 0], [5, 6, 7, 8]]
+    assert is_token.sum(1).tolist() == [3, 1, 4] and labels.tolist() == [1, 0, 1]
+    assert labels.dtype == torch.long
+    with pytest.raises(ValueError, match="2 texts but 1 labels"):
+        classification_batch(["a", "b"], [1], Letters(), pad_id=0)
 
 
 def test_default_pooling_is_last_for_a_decoder_and_mean_for_an_encoder():

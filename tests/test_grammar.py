@@ -251,3 +251,30 @@ def test_sentiment_can_leave_constructions_out():
         sentiment_pairs(10, constructions=("sarcasm",))
     with pytest.raises(ValueError, match="empty"):
         sentiment_pairs(10, constructions=())
+
+
+def test_parse_reads_back_the_roles_of_every_sampled_sentence():
+    grammar = Grammar(seed=0)
+    for pair in PAIRS[:400]:
+        roles = grammar.parse(pair.en)
+        assert roles is not None, pair.en
+        assert grammar.sample(1, fixed=roles)[0].en == pair.en   # a reading that gives it back
+
+
+@pytest.mark.parametrize("broken", [
+    "two cats eats the fish",                       # agreement
+    "the cat ate the fish every day",               # a time phrase's tense
+    "the fish reads the teacher",                   # which nouns a verb takes
+    "the cat the fish ate",                         # word order
+    "the cat ate",                                  # no object
+    "",
+])
+def test_parse_refuses_what_the_grammar_cannot_produce(broken):
+    assert Grammar(seed=0).parse(broken) is None
+
+
+def test_parse_follows_a_restricted_vocabulary():
+    small = Grammar(DEFAULT_VOCABULARY.only(nouns=["cat", "fish"], verbs=["eat"]), seed=0)
+    assert small.parse("the cat eats the fish")["verb"] == "eat"
+    assert small.parse("the teacher eats the fish") is None
+

@@ -193,7 +193,8 @@ MOVED = {
     "minillm.finetune": {
         "minillm.transformer": ["lm_logits"],
         "minillm.finetune.heads": ["hidden_states", "run_layers", "pool", "POOLINGS",
-                                   "SequenceClassifier", "MultiTaskModel", "classification_loss"],
+                                   "SequenceClassifier", "MultiTaskModel", "classification_batch",
+                                   "classification_loss"],
         "minillm.finetune.freezing": ["freeze", "unfreeze", "unfreeze_last_layers",
                                       "count_parameters"],
         "minillm.finetune.lora": ["LoRALinear", "add_lora", "merge_lora"],

@@ -142,6 +142,21 @@ def test_bpe_round_trips_chinese_emoji_and_code_without_unknown_tokens(bpe):
     assert len(bpe.encode("分词器")) == 9
 
 
+def test_bpe_token_text_shows_spaces_newlines_and_cut_bytes_and_joins_back_to_the_text(bpe):
+    ids = bpe.encode("def f(x):\n    return 语言")
+    shown = [bpe.token_text(i) for i in ids]
+    assert all(text.isprintable() and " " not in text and "\n" not in text for text in shown)
+    assert "␣return" in shown and "⏎" in "".join(shown)
+    for i, text in zip(ids, shown):
+        try:
+            whole = bpe.token_bytes(i).decode("utf-8")
+        except UnicodeDecodeError:                  # a piece of a character: its bytes as \xNN
+            assert "\\x" in text
+        else:
+            assert text.replace("␣", " ").replace("⏎", "\n") == whole
+    assert bpe.token_text(bpe.token_to_id("<pad>")) == "<pad>"
+
+
 def test_bpe_vocabulary_is_special_tokens_then_bytes_then_merged_tokens(bpe):
     assert bpe.vocab_size == 1000
     assert bpe.special_tokens == {token: i for i, token in enumerate(DEFAULT_SPECIAL_TOKENS)}

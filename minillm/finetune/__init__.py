@@ -3,7 +3,7 @@ ones.
 
 - run a body without its output head:         `hidden_states`, `run_layers`, `lm_logits`
 - a task head on a pretrained body:           `SequenceClassifier`, `MultiTaskModel`, `pool`,
-                                              `classification_loss`
+                                              `classification_batch`, `classification_loss`
 - choose what trains:                         `freeze`, `unfreeze`, `unfreeze_last_layers`,
                                               `count_parameters`
 - LoRA, low-rank updates beside frozen        `LoRALinear`, `add_lora`, `merge_lora`
@@ -36,6 +36,7 @@ from minillm.finetune.heads import (
     _check_body,
     _head,
     _pooling_for,
+    classification_batch,
     classification_loss,
     hidden_states,
     pool,

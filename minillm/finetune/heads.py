@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minillm.data import pad_batch
 from minillm.layers import Linear
 from minillm.objectives import mean_pool
 from minillm.transformer import DecoderLM, Encoder
@@ -140,6 +141,16 @@ class MultiTaskModel(nn.Module):
                              f"{sorted(self.heads)}")
         return self.heads[task](pool(hidden_states(self.body, ids, is_token), is_token,
                                      self.pooling))
+
+
+def classification_batch(texts, labels, tokenizer, pad_id, max_tokens=None):
+    """The batch classification_loss takes: (ids, is_token, labels). Each text is encoded with
+    tokenizer.encode, cut to its first max_tokens tokens (None: all) and padded on the right with
+    pad_id: ids and is_token (batch, seq); labels (batch,) class ids."""
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels: one label per text")
+    ids, is_token = pad_batch([tokenizer.encode(text)[:max_tokens] for text in texts], pad_id)
+    return ids, is_token, torch.as_tensor(labels, dtype=torch.long)
 
 
 def classification_loss(model, batch):

@@ -242,6 +242,14 @@ class BPETokenizer(_Tokenizer):
             return self._id_to_token[i].encode("utf-8")
         return self._symbol_bytes[self._id_symbols[i]]
 
+    def token_text(self, i: int) -> str:
+        """Token i as readable text, for showing tokens: "␣" for a space, "⏎" for a newline,
+        "\\xNN" for a byte that is not a whole character (a piece of a Chinese character's three
+        bytes) or is not printable. Display only: `decode` gives the real text."""
+        text = self.token_bytes(i).decode("utf-8", errors="backslashreplace")
+        text = text.replace(" ", "␣").replace("\n", "⏎")
+        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
     def decode(self, ids, skip_special: bool = False) -> str:
         """Exact inverse of encode. Bytes that are not valid UTF-8 (an id sequence cut inside a
         character) become U+FFFD '�'."""
