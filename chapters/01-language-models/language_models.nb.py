@@ -639,9 +639,15 @@ assert bpe.merges[:2] == [(b" ", b" "), (b"-", b"-")] and (b" t", b"he") in bpe.
 
 
 def readable(token_bytes):
-    # a token's bytes as text; a space shows as ␣, a byte cut out of a character as \xe5
+    # a token's bytes as text: a space shows as ␣, a newline as ⏎, a byte cut out of a
+    # character (or one that is not printable) as \xe5
     text = token_bytes.decode("utf-8", errors="backslashreplace")
-    return text.replace(" ", "␣").replace("\n", "⏎")
+    text = text.replace(" ", "␣").replace("\n", "⏎")
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+# the library shows a token the same way; later chapters call it
+assert all(readable(bpe.token_bytes(i)) == bpe.token_text(i) for i in range(bpe.vocab_size))
 
 
 print(f"vocabulary {bpe.vocab_size} = {len(bpe.special_tokens)} special + 256 bytes "
