@@ -4,11 +4,15 @@ An MLP's down projection W (d_model x d_ff) acts as a key-value memory: the hidd
 of a subject ("the cat") is a key, W k the value it writes into the residual stream. To make the
 model say a new thing about that subject, find a value v that makes the model predict the new
 target (by gradient descent on a vector added at that one position), then change W by the
-smallest rank-one update that maps k to v (Meng et al., 2022):
+update that maps k to v and changes the outputs for other keys least, tr(dW C dW^T) =
+E|dW k'|^2 over keys k' of other text; of all updates (any rank) that one is rank one
+(Meng et al., 2022):
 
     W' = W + (v - W k) (C^{-1} k)^T / (k^T C^{-1} k),     C = E[k k^T] over other text.
 
-C makes the update point away from the keys other inputs produce, so they are barely changed.
+C^{-1} shrinks the directions in which other keys vary most, so the update reads k through
+directions they seldom use and they are barely changed. key_covariance adds a small ridge
+(1e-2 * I) so that C is well conditioned.
 """
 from __future__ import annotations
 
@@ -72,8 +76,9 @@ def target_value(model, layer, prompt_ids, target_id, steps=100, lr=0.1, weight=
 
 @torch.no_grad()
 def rank_one_update(weight, key, value, cov=None):
-    """The rank-one update of weight (d_out, d_in) after which weight' @ key = value, changing
-    outputs least for keys typical under cov (d_in, d_in; None = the identity). Returns the
+    """The update of weight (d_out, d_in) after which weight' @ key = value that changes the
+    outputs least for keys typical under cov (d_in, d_in; None = the identity): rank one,
+    outer(value - weight @ key, C^-1 key) / (key . C^-1 key). Returns the
     update (d_out, d_in); weight itself is not changed."""
     if key.shape != weight.shape[1:] or value.shape != weight.shape[:1]:
         raise ValueError(f"a weight of shape {tuple(weight.shape)} needs key ({weight.shape[1]},) "

@@ -1,5 +1,7 @@
 """Solutions to the exercises of chapter 08, Interpretability and generalization (try them
 yourself first!). Import in the notebook with `import solutions`."""
+import re
+
 import numpy as np
 
 
@@ -21,6 +23,15 @@ def induction_score(weights, ids):
     return float(np.mean(scores))
 
 
-def digit_mask(token_texts, text_so_far):
-    """Exercise 3: a token is allowed when the text it makes is still digits only."""
-    return [(text_so_far + t).isdigit() or text_so_far + t == "" for t in token_texts]
+def number_mask(token_texts, text_so_far):
+    """Exercise 3: a token is allowed when the text it makes can still become a decimal number
+    (digits, one dot, digits): "12." is not one yet, but "12.5" is."""
+    can_complete = re.compile(r"(\d+(\.\d*)?)?")
+    return [can_complete.fullmatch(text_so_far + t) is not None for t in token_texts]
+
+
+def rome_update(W, k, v, C):
+    """Exercise 4: the update ΔW with (W + ΔW) k = v that changes the outputs least on keys of
+    covariance C: (v - W k) (C⁻¹k)ᵀ / (kᵀ C⁻¹ k)."""
+    direction = np.linalg.solve(C, k)                   # C⁻¹k, without forming C⁻¹
+    return np.outer(v - W @ k, direction) / (direction @ k)

@@ -6,14 +6,15 @@ an exception, so "Run All" goes through an unsolved chapter.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
 from minillm.constrained import allowed_tokens
-from minillm.exercises import as_float, try_answer, verdict
+from minillm.editing import rank_one_update
+from minillm.exercises import as_float, as_numbers, try_answer, verdict
 from minillm.interpret import attention_to, induction_targets, previous_token_targets
-
-TOKEN_TEXTS = ["7", "42", "x", " 1", "", "0", "3.5", "99", "a1", "!"]
 
 
 def _random_attention(seed, seq=8):
@@ -122,26 +123,129 @@ def check_induction_score(score_fn):
                              "induction_targets.")
 
 
-# ---- exercise 3: a digits-only mask --------------------------------------------------------
-def check_digit_mask(mask_fn):
-    """Exercise 3: mask_fn(token_texts, text_so_far) -> one bool per token, True where the text
-    stays digits only."""
-    for text_so_far in ["", "12", "1x"]:
-        answer, hint = try_answer(mask_fn, list(TOKEN_TEXTS), text_so_far)
+# ---- exercise 3: a mask for a rule that is not prefix-closed --------------------------------
+NUMBER_TOKENS = ["7", "42", "x", " 1", "", "0", "3.5", ".", ".5", "5.", "99", "a1", "!"]
+NUMBER_SO_FAR = ["", "12", "12.", "1.5", "1x"]
+
+
+def is_number(text):
+    """The rule of exercise 3: a decimal number, digits, one dot, digits ("3.14")."""
+    return re.fullmatch(r"\d+\.\d+", text) is not None
+
+
+def can_become_number(text):
+    """True when some continuation of text is a decimal number: "", "12", "12." and "1.5" can,
+    "." and "1.5." cannot."""
+    return re.fullmatch(r"(\d+(\.\d*)?)?", text) is not None
+
+
+def check_number_mask(mask_fn):
+    """Exercise 3: mask_fn(token_texts, text_so_far) -> one bool per token, True where
+    text_so_far + token can still be completed to a decimal number."""
+    for text_so_far in NUMBER_SO_FAR:
+        answer, hint = try_answer(mask_fn, list(NUMBER_TOKENS), text_so_far)
         if hint:
             return verdict(False, hint)
         try:
             got = [bool(a) for a in answer]
         except TypeError:
             return verdict(False, "return a list with one True/False per token.")
-        expected = allowed_tokens(TOKEN_TEXTS, text_so_far,
-                                  lambda t: t == "" or t.isdigit()).tolist()
-        if got != expected:
-            if len(got) != len(expected):
-                return verdict(False, f"return one flag per token ({len(expected)}).")
-            wrong = [t for t, a, b in zip(TOKEN_TEXTS, got, expected) if a != b]
-            return verdict(False, f"check the whole text text_so_far + token, e.g. for "
-                                  f"text_so_far={text_so_far!r} your flags for {wrong} are wrong "
-                                  "(a space, a dot or a letter is not a digit).")
-    return verdict(True, "", "Your mask equals minillm.constrained.allowed_tokens with a "
-                             "digits-only rule.")
+        expected = allowed_tokens(NUMBER_TOKENS, text_so_far, can_become_number).tolist()
+        if got == expected:
+            continue
+        if len(got) != len(expected):
+            return verdict(False, f"return one flag per token ({len(expected)}).")
+        if text_so_far and got == [can_become_number(t) for t in NUMBER_TOKENS]:
+            return verdict(False, f"check the whole text text_so_far + token: with "
+                                  f"text_so_far={text_so_far!r} your flags look at the token "
+                                  "alone.")
+        wrong = [text_so_far + t for t, a, b in zip(NUMBER_TOKENS, got, expected) if a != b]
+        # the most telling slip first: a text that is not a number yet but can become one
+        not_yet = [t for t in wrong if can_become_number(t) and not is_number(t)]
+        if not_yet:
+            return verdict(False, f"{not_yet[0]!r} is not a decimal number yet, but it can still "
+                                  "be completed (add digits, or a dot and digits): allow it. The "
+                                  "mask asks 'can this still become valid?', not 'is it valid "
+                                  "now?'.")
+        if is_number(wrong[0]):
+            return verdict(False, f"{wrong[0]!r} is a decimal number: allow it.")
+        return verdict(False, f"{wrong[0]!r} can never become a decimal number (digits, one dot, "
+                              "digits), whatever comes next: block it.")
+    return verdict(True, "", "Your mask equals minillm.constrained.allowed_tokens with the prefix "
+                             "rule 'can still become a decimal number'.")
+
+
+# ---- exercise 4: the editing update --------------------------------------------------------
+def rome_update(weight, key, value, cov):
+    """The reference: minillm.editing.rank_one_update, on NumPy arrays."""
+    update = rank_one_update(*(torch.as_tensor(a) for a in (weight, key, value, cov)))
+    return update.numpy()
+
+
+def _edit_case(seed, d_out=4, d_in=6):
+    """W (d_out, d_in), k (d_in,), v (d_out,), C (d_in, d_in): keys with correlated features, so
+    that C is far from the identity."""
+    rng = np.random.default_rng(seed)
+    mixing = rng.standard_normal((d_in, d_in))
+    keys = rng.standard_normal((50, d_in)) @ mixing
+    cov = keys.T @ keys / len(keys) + 0.01 * np.eye(d_in)
+    return (rng.standard_normal((d_out, d_in)), rng.standard_normal(d_in),
+            rng.standard_normal(d_out), cov)
+
+
+def edit_cost(update, cov):
+    """tr(ΔW C ΔWᵀ): the mean squared change of the outputs over keys with covariance C."""
+    return float(np.trace(update @ cov @ update.T))
+
+
+def _edit_hint(answer, weight, key, value, cov):
+    """A hint for a wrong update, recognising the usual slips."""
+    missing = value - weight @ key
+    direction = np.linalg.solve(cov, key)
+    expected = np.outer(missing, direction) / (direction @ key)
+    if answer.shape == expected.T.shape and answer.shape != expected.shape:
+        return ("ΔW has W's shape (d_out, d_in): np.outer(v - W @ k, C⁻¹k), the value's change "
+                "times the key direction.")
+    if answer.shape != expected.shape:
+        return f"return ΔW with W's shape {expected.shape}, got {answer.shape}."
+    if np.allclose(answer, weight + expected):
+        return "return the update ΔW, not the new matrix W + ΔW."
+    plain = np.outer(missing, key) / (key @ key)
+    if np.allclose(answer, plain):
+        return (f"your ΔW maps k to v, but along k itself (the C = I update): it costs "
+                f"tr(ΔW C ΔWᵀ) = {edit_cost(plain, cov):.3f} on typical keys, the C⁻¹k update "
+                f"{edit_cost(expected, cov):.3f}. Use the direction C⁻¹k = np.linalg.solve(C, k).")
+    if np.allclose(answer, np.outer(missing, cov @ key) / (key @ cov @ key)):
+        return "use C⁻¹k (np.linalg.solve(C, k)), not C @ k."
+    if np.allclose(answer, np.outer(missing, direction)):
+        return "divide by kᵀC⁻¹k, so that ΔW k = v - W k exactly."
+    if np.allclose(answer, np.outer(value, direction) / (direction @ key)):
+        return "ΔW k must add what is missing, v - W k, not v itself."
+    if np.allclose((weight + answer) @ key, value, atol=1e-6):
+        return (f"(W + ΔW) k = v holds, but this ΔW costs tr(ΔW C ΔWᵀ) = "
+                f"{edit_cost(answer, cov):.3f} on typical keys; the least is "
+                f"{edit_cost(expected, cov):.3f}, reached by (v - Wk)(C⁻¹k)ᵀ / (kᵀC⁻¹k).")
+    return "(W + ΔW) @ k should equal v: ΔW = np.outer(v - W @ k, C⁻¹k) / (kᵀ C⁻¹k)."
+
+
+def check_rome_update(update_fn):
+    """Exercise 4: update_fn(W, k, v, C) -> ΔW (d_out, d_in), the rank-one update after which
+    (W + ΔW) k = v that changes the outputs on typical keys (covariance C) least."""
+    for seed in range(3):
+        weight, key, value, cov = _edit_case(seed)
+        answer, hint = try_answer(update_fn, weight.copy(), key.copy(), value.copy(), cov.copy())
+        if hint:
+            return verdict(False, hint)
+        answer = as_numbers(answer)
+        if answer is None:
+            return verdict(False, "return ΔW as a NumPy array (d_out, d_in).")
+        if answer.shape != weight.shape or not np.allclose(answer, rome_update(weight, key, value,
+                                                                                cov), atol=1e-6):
+            return verdict(False, _edit_hint(answer, weight, key, value, cov))
+    weight, key, value, cov = _edit_case(0)
+    plain = np.outer(value - weight @ key, key) / (key @ key)
+    return verdict(True, "", f"Your update equals minillm.editing.rank_one_update. On typical keys "
+                             f"it costs tr(ΔW C ΔWᵀ) = "
+                             f"{edit_cost(rome_update(weight, key, value, cov), cov):.3f}; the "
+                             f"plain update along k, which also maps k to v, costs "
+                             f"{edit_cost(plain, cov):.3f}.")
