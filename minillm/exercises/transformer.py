@@ -73,8 +73,9 @@ def check_swiglu_d_ff(d_ff):
     if value == 64:
         return verdict(False, "the GELU network has TWO matrices of 48 x 192; set "
                               "3 * 48 * d_ff equal to 2 * 48 * 192.")
-    return verdict(value == 128, "count weights: GELU FFN 2 * 48 * 192 (up and down), SwiGLU "
-                                 "3 * 48 * d_ff (gate, up and down).",
+    return verdict(value == 128, "count the weights of each network (biases ignored): how many "
+                                 "matrices does each have, and what shape is each one? Then make "
+                                 "the two totals equal.",
                    "d_ff = 2/3 * 192 = 128: the '8/3 d_model' of Llama's recipe.")
 
 
