@@ -650,7 +650,7 @@ with torch.no_grad():
 # layer's weight matrices. We do it for $L = 6, 12, 24, 48$, each with 4 random seeds, post-LN and
 # pre-LN. (PyTorch's `nn.Transformer` uses Xavier too, but applies it to one fused $(3d, d)$
 # matrix that holds $W_Q$, $W_K$ and $W_V$; we apply it to each $(d, d)$ matrix, so our three are
-# drawn from a range $\sqrt{2}$ times wider than theirs. The other matrices are drawn alike.)
+# drawn from a range $\sqrt{2}$ times wider than theirs, printed below. The other matrices are drawn alike.)
 # The same function also records the residual stream, for the checks after the pictures.
 
 # %% id="fca55f1c"
@@ -708,6 +708,14 @@ def measured(quantity, n_layers, norm_first):
 grad_norms = {key: measured("grad", *key) for key in runs}           # (seeds, layers)
 stream_rms = {key: measured("stream_rms", *key) for key in runs}     # (seeds, layers + 1)
 print("measured", len(grad_norms), "configurations ×", len(seeds), "seeds")
+with torch.random.fork_rng():                      # (leaves the global random state as it was)
+    torch.manual_seed(0)
+    their_q = nn.MultiheadAttention(32, 4).in_proj_weight[:32]   # W_Q, from the fused (96, 32)
+    our_q = nn.init.xavier_uniform_(torch.empty(32, 32))         # W_Q, Xavier on its own
+width_ratio = (our_q.std() / their_q.std()).item()
+print(f"standard deviation of W_Q, ours / nn.Transformer's: {width_ratio:.2f} "
+      f"(√2 = {2 ** 0.5:.2f})")
+assert abs(width_ratio - 2**0.5) < 0.1
 
 # %% id="fabd0ea8"
 LN_STYLE = {False: ("post-LN: Norm(x + F(x))", "tab:red"),
