@@ -6,6 +6,7 @@ import torch
 from _helpers import rejects
 
 from minillm.exercises.transformer import (
+    _causal_in_an_encoder,
     check_adam_update,
     check_article_mask,
     check_leak_test,
@@ -82,9 +83,29 @@ def test_article_mask_of_ones_and_zeros_is_rejected(capsys):
     rejects(check_article_mask, lambda n: torch.ones(n, n).triu(diagonal=1), capsys, "-inf")
 
 
-def test_article_mask_as_pytorchs_float_mask_or_numpy_is_accepted(solutions, capsys):
-    assert check_article_mask(torch.nn.Transformer.generate_square_subsequent_mask)
-    assert check_article_mask(lambda n: solutions.article_mask(n).numpy())
+def test_article_mask_as_pytorchs_float_mask_in_float32_or_float64_is_accepted(capsys):
+    square_mask = torch.nn.Transformer.generate_square_subsequent_mask
+    assert check_article_mask(square_mask)
+    assert check_article_mask(lambda n: square_mask(n, dtype=torch.float64))
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+@pytest.mark.parametrize("as_numpy", [
+    lambda n: np.triu(np.full((n, n), -np.inf), 1),            # the float mask, in NumPy
+    lambda n: np.triu(np.ones((n, n), dtype=bool), 1),         # the bool mask, in NumPy
+])
+def test_article_mask_as_a_numpy_array_is_rejected(as_numpy, capsys):
+    # nn.TransformerEncoder refuses an ndarray mask ("must be None or torch.Tensor")
+    rejects(check_article_mask, as_numpy, capsys, "torch tensor")
+
+
+def test_article_mask_is_tried_in_a_real_encoder(solutions):
+    ok, _ = _causal_in_an_encoder(solutions.article_mask(5))
+    assert ok
+    ok, hint = _causal_in_an_encoder(torch.ones(5, 5, dtype=torch.bool).tril())   # blocks the past
+    assert not ok and "earlier output still moves" in hint
+    ok, hint = _causal_in_an_encoder(solutions.article_mask(5)[None])              # (1, 5, 5)
+    assert not ok and "refuses this mask" in hint
 
 
 # ---- exercise 4: the leak test ----------------------------------------------------------------
@@ -167,6 +188,19 @@ def test_article_mask_with_a_small_negative_is_rejected(capsys):
             capsys, "nudges")
 
 
+def test_leak_test_that_changes_only_the_first_and_the_last_tokens_is_rejected(capsys):
+    # Two probes: change token 1 and compare output 0; change the last token and compare outputs
+    # 0..seq_len-2. Both leaks at the ends are caught; a leak in the middle (output 3 reads token 4)
+    # is not.
+    two_probes = _leak_test(lambda out, t: out[:, : t + 1], lambda n: [0, n - 2])
+    rejects(check_leak_test, two_probes, capsys, "output 3 reads token 4")
+
+
+def test_leak_test_that_changes_every_other_token_is_rejected(capsys):
+    every_other = _leak_test(lambda out, t: out[:, : t + 1], lambda n: range(0, n - 1, 2))
+    rejects(check_leak_test, every_other, capsys, "output 3 reads token 4")
+
+
 def test_leak_test_that_changes_only_the_last_token_is_rejected(capsys):
     last_token_only = _leak_test(lambda out, t: out[:, : t + 1], lambda n: [n - 2])
     rejects(check_leak_test, last_token_only, capsys, "output 0 reads token 1")
@@ -181,7 +215,7 @@ def test_leak_test_that_reads_the_models_name_is_rejected(capsys):
 
 
 def test_leak_test_that_counts_its_calls_is_rejected(capsys):
-    answers = iter([False, False, True, True, True, True] * 2)
+    answers = iter([False, False, True, True, True, True, True] * 2)   # the first order's key
     rejects(check_leak_test, lambda model, seq_len, vocab_size: next(answers), capsys, "Hint")
 
 

@@ -73,8 +73,9 @@ def check_swiglu_d_ff(d_ff):
     if value == 64:
         return verdict(False, "the GELU network has TWO matrices of 48 x 192; set "
                               "3 * 48 * d_ff equal to 2 * 48 * 192.")
-    return verdict(value == 128, "count weights: GELU FFN 2 * 48 * 192 (up and down), SwiGLU "
-                                 "3 * 48 * d_ff (gate, up and down).",
+    return verdict(value == 128, "count the weights of each network (biases ignored): how many "
+                                 "matrices does each have, and what shape is each one? Then make "
+                                 "the two totals equal.",
                    "d_ff = 2/3 * 192 = 128: the '8/3 d_model' of Llama's recipe.")
 
 
@@ -85,9 +86,11 @@ _BLOCKS_LIKE_MINUS_INF = -1e4
 def check_article_mask(article_mask):
     """Exercise 3: article_mask(seq_len) -> a causal mask in nn.TransformerEncoder's convention.
 
-    Accepted: bool with True = BLOCKED above the diagonal, or float with 0 on and below the
-    diagonal and -inf above it; a huge negative number instead of -inf (-1e9, or
-    torch.finfo(dtype).min as Hugging Face uses) blocks just as well and is accepted too.
+    Accepted: a torch tensor, bool with True = BLOCKED above the diagonal, or float with 0 on and
+    below the diagonal and -inf above it; a huge negative number instead of -inf (-1e9, or
+    torch.finfo(dtype).min as Hugging Face uses) blocks just as well and is accepted too. A NumPy
+    array is not: nn.TransformerEncoder refuses it. The mask is finally run through a real
+    nn.TransformerEncoder, which must accept it and hide every later token.
     """
     import torch
 
@@ -95,10 +98,12 @@ def check_article_mask(article_mask):
     answer, hint = try_answer(article_mask, seq)
     if hint:
         return verdict(False, hint)
-    try:
-        mask = torch.as_tensor(np.asarray(answer) if not torch.is_tensor(answer) else answer)
-    except (TypeError, ValueError, RuntimeError):
-        return verdict(False, f"return a tensor (or array), not {type(answer).__name__}.")
+    if not torch.is_tensor(answer):
+        return verdict(False, f"return a torch tensor, not {type(answer).__name__}: "
+                              "nn.TransformerEncoder accepts only a torch.Tensor as its mask "
+                              "(torch.ones(...).triu(...) builds one; torch.from_numpy turns an "
+                              "array into one).")
+    mask = answer
     if tuple(mask.shape) != (seq, seq):
         return verdict(False, f"article_mask({seq}) must have shape ({seq}, {seq}); yours has "
                               f"{tuple(mask.shape)}.")
@@ -120,20 +125,49 @@ def check_article_mask(article_mask):
     if torch.equal(blocked, later | torch.eye(seq, dtype=torch.bool)):
         return verdict(False, "the diagonal is blocked too: a position may see itself, block "
                               "only the later ones (triu with diagonal=1).")
-    return verdict(torch.equal(blocked, later),
-                   "block exactly the keys after each query: the upper triangle above the "
-                   "diagonal.", "With this mask the article's model is a real GPT.")
+    if not torch.equal(blocked, later):
+        return verdict(False, "block exactly the keys after each query: the upper triangle above "
+                              "the diagonal.")
+    return verdict(*_causal_in_an_encoder(mask),
+                   "With this mask the article's model is a real GPT: a real "
+                   "nn.TransformerEncoder, given it, never lets an output see a later token.")
+
+
+def _causal_in_an_encoder(mask):
+    """(True, '') if a small nn.TransformerEncoder takes `mask` and hides every later token from
+    every output (a change to the last token moves no earlier output); else (False, hint)."""
+    import torch
+    from torch import nn
+
+    seq = mask.shape[0]
+    with torch.random.fork_rng():                       # (leaves the learner's random state alone)
+        torch.manual_seed(0)
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False).eval()
+        x = torch.randn(1, seq, 8)
+    changed = x.clone()
+    changed[0, -1] += 1.0                               # the last token only
+    try:
+        with torch.no_grad():
+            moved = (encoder(changed, mask=mask) - encoder(x, mask=mask))[0, :-1].abs().max()
+    except Exception as error:  # noqa: BLE001 - whatever the encoder says is the hint
+        return False, (f"nn.TransformerEncoder refuses this mask: {type(error).__name__}: "
+                       f"{error}")
+    if moved.item() > 1e-6:
+        return False, ("in a real nn.TransformerEncoder an earlier output still moves when the "
+                       "last token changes: block every later key.")
+    return True, ""
 
 
 def check_leak_test(leaks_future):
     """Exercise 4: leaks_future(model, seq_len, vocab_size) -> True if an output sees the future.
 
     model: ids (1, seq_len) ints in [0, vocab_size) -> outputs (1, seq_len, features); output t
-    may depend on tokens 0..t only. Tried on six small models, two causal and four that leak
-    (one of them only from token 1 into output 0), each twice in two orders, each hidden behind
-    a nameless callable. Every model accepts any length from 1 token up, so both kinds of test
-    pass: change a token and compare, or run the prefix ids[:, :t + 1] and compare with the full
-    run.
+    may depend on tokens 0..t only. Tried on seven small models, two causal and five that leak
+    (one only from token 1 into output 0, one only from token 4 into output 3, one only from the
+    last token into output 2), each twice in two orders, each hidden behind a nameless callable.
+    Every model accepts any length from 1 token up, so both kinds of test pass: change a token and
+    compare, or run the prefix ids[:, :t + 1] and compare with the full run.
     """
     models = _leak_test_models()
     # Every model twice, in two orders: an answer that counts its calls cannot learn the key.
@@ -160,6 +194,11 @@ def check_leak_test(leaks_future):
         return verdict(False, "your test misses a model whose output 0 reads token 1 (and no "
                               "other leak): changing only the last token is not enough. Change "
                               "every token in turn (t + 1 = 1, 2, ..., seq_len - 1).")
+    if not verdicts["position 3 sees token 4"]:
+        return verdict(False, "your test misses a model whose output 3 reads token 4 (and no "
+                              "other leak): changing the first and the last tokens is not "
+                              "enough. Change every token in turn (t + 1 = 1, 2, ..., "
+                              "seq_len - 1).")
     return verdict(True, "", "Your test tells the causal models from the leaking ones.")
 
 
@@ -207,10 +246,17 @@ def _leak_test_models():
             out[:, 0] += table[ids[:, 1]]
         return out
 
+    def fourth_sees_fifth(ids):
+        out = np.cumsum(table[ids], axis=1)
+        if ids.shape[1] > 4:
+            out[:, 3] += table[ids[:, 4]]
+        return out
+
     return {"causal": (causal, False), "causal, positions matter": (causal_positional, False),
             "sees every token": (sees_everything, True), "sees the next token": (sees_next, True),
             "sees the last token at position 2": (sees_last_at_2, True),
-            "position 0 sees token 1": (first_sees_second, True)}
+            "position 0 sees token 1": (first_sees_second, True),
+            "position 3 sees token 4": (fourth_sees_fifth, True)}
 
 
 def check_adam_update(adam_update):
