@@ -272,8 +272,8 @@ assert prose_expert["code"] > 2 * code_expert["code"], "and the prose expert on 
 # **Short answer.** Start with the cheapest thing that could work: a head on frozen features (one
 # forward pass, then seconds). If that is not enough (and a frozen head can fall far short of what
 # the body can do), train more of the model — the last block, LoRA, or everything — and watch the
-# validation set. With this small model, a few hundred examples and chapter 5's budget of 60
-# steps, full fine-tuning was best, and LoRA at rank 4 got only a small part of the way from the
+# validation set. With this small model, a few hundred examples and chapter 5's short, fixed
+# budget of steps, full fine-tuning was best, and LoRA at rank 4 got only a small part of the way from the
 # head to full fine-tuning (printed below). That is not what the LoRA paper finds: Hu et al. (2021)
 # report LoRA on par with full fine-tuning not only on GPT-3 175B but on models as small as
 # RoBERTa-base and GPT-2 medium, though our GPT is far smaller than those. Chapter 5 names the two
@@ -309,15 +309,15 @@ assert head < sentiment["from scratch"] < full
 # have thrown the best model away (§1). And LoRA at rank 4 recovered only a small part of the gap
 # (printed above). Its saving did happen here: it trains about 1 % of the weights (printed above).
 # What this course does not reproduce is LoRA *matching* full fine-tuning in accuracy, and chapter 5
-# says why it cannot yet tell which cause is to blame: every method got the same 60 steps ("the
-# ranking is one of methods *at 60 steps*"), and "whether a larger rank or more steps would help,
-# we have not measured".
+# says why it cannot yet tell which cause is to blame: every method got the same short budget ("the
+# ranking is one of methods *at 60 steps*", in its words), and "whether a larger rank or more steps
+# would help, we have not measured".
 #
-# The last line printed above, MiniLM fully fine-tuned scoring *below* its frozen body with a
-# trained head, does not show that training everything hurts: chapter 5 calls that comparison "not
-# even" — the frozen body's head trained for 300 steps on cached features at a large learning rate,
-# while the full run's new head got only the 12 steps MiniLM's size allowed, at the body's small
-# learning rate. Training more weights needs more steps, more memory and more data. Chapter 5 §5
+# The "MiniLM full" line printed above, MiniLM fully fine-tuned scoring *below* its frozen body
+# with a trained head, does not show that training everything hurts: chapter 5 calls that
+# comparison "not even" — the frozen body's head trained for many steps on cached features at a
+# large learning rate, while the full run's new head got only the few steps MiniLM's size allowed
+# there, at the body's small learning rate. Training more weights needs more steps, more memory and more data. Chapter 5 §5
 # adds another option — one body shared by several tasks — and chapter 5 §6 the cheapest of all, a
 # soft prompt.
 #
@@ -1353,7 +1353,7 @@ check_abstain(abstain)
 # | question | answer in one line | evidence |
 # |---|---|---|
 # | which pretrained model | the one that wins a short fine-tune against scratch on your task; check first that its tokenizer and its kind of text fit yours (a frozen head can miss the best model; "closest pretraining text" lost the one direct test) | chapters 5, 9, 10 (quoted) |
-# | how to fine-tune | cheapest first (head), then more (LoRA, last block, all), on validation; here LoRA saved weights but not accuracy, at 60 steps and one rank | chapter 5 (quoted) |
+# | how to fine-tune | cheapest first (head), then more (LoRA, last block, all), on validation; here LoRA saved weights but not accuracy, at a short fixed budget and one rank | chapter 5 (quoted) |
 # | hyperparameters | a log grid on validation, the result on an untouched test set | chapters 1, 4 (quoted); new: learning-rate sweep |
 # | overfitting | more data first; regularisation limits the damage; early stopping keeps the lowest loss, not the best accuracy; a smaller model overfit less only on the fewest data | chapter 5 (quoted); new: data × size grid |
 # | improving performance | one change at a time: data, the learning rate and the architecture each gave large gains somewhere; augmentation that keeps the label, compared at equal size | chapters 2, 3, 4, 5, 9 (quoted); new: augmentation |
