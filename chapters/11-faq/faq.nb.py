@@ -633,6 +633,12 @@ pre_ln = quote("03-transformer/transformer.ipynb", "post-LN's gradient is")
 assert number_after(pre_ln, "gradient is") > 1, "post-LN's top-layer gradient is the larger"
 
 # %% [markdown] id="faq-24"
+# What the quoted lines show: attention copies the token at every distance, where the GRU of the
+# same size falls to chance at the longest; the GPT beats the best n-gram on paragraphs neither had
+# seen; and at the same compute per token the mixture of experts is *worse* than the dense model on
+# both domains. Architecture can matter a great deal, in either direction, on a task that tests what
+# it changes.
+#
 # **New: data augmentation.** Take the 40 reviews of §4 (larger model). Two augmentations, each
 # keeping the label by construction of the grammar:
 #
