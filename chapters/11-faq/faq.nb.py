@@ -410,7 +410,7 @@ for lr in LEARNING_RATES:
 chosen = min(sweep, key=lambda lr: sweep[lr][0])
 gaps = {lr: test - valid for lr, (valid, test) in sweep.items()}
 print("test loss - validation loss: "
-      + ", ".join(f"{gap:+.2f} at {lr:.0e}" for lr, gap in gaps.items()))
+      + ", ".join(f"{gap:.2f} at {lr:.0e}" for lr, gap in gaps.items()))
 assert max(abs(gap) for gap in gaps.values()) < 0.1, "the two sets score alike at every rate"
 print(f"chosen on validation: lr {chosen:.0e}; its test loss, the number to report: "
       f"{sweep[chosen][1]:.2f}")
@@ -758,9 +758,9 @@ real = augment_accuracy[f"{size} real reviews"]
 for name in variants:
     print(f"{name:30s} mean {means[name]:.2f}")
 print("adjective swaps minus subject swaps, per seed: "
-      + ", ".join(f"{b - a:+.2f}" for a, b in zip(subject, both))
+      + ", ".join(f"{b - a:.2f}" for a, b in zip(subject, both))
       + f"; adjective swaps minus {size} real reviews, per seed: "
-      + ", ".join(f"{b - r:+.2f}" for b, r in zip(both, real)))
+      + ", ".join(f"{b - r:.2f}" for b, r in zip(both, real)))
 assert all(b > a + 0.1 for a, b in zip(subject, both)), "adjective swaps help more, every seed"
 assert min(both) > means["40 real reviews"] + 0.1, "and much more than no augmentation"
 assert abs(means["+ subject and adjective swaps"] - means[f"{size} real reviews"]) < 0.15
