@@ -56,6 +56,9 @@ EXERCISES = [
     ("10-real-llm",          "check_bits_per_weight",      "bits_per_weight"),
     ("10-real-llm",          "check_contextual_threshold", "contextual_threshold"),
     ("10-real-llm",          "check_decode_q8_0",          "decode_q8_0_block"),
+    ("11-faq",               "check_choose_and_report",    "choose_and_report"),
+    ("11-faq",               "check_equal_size",           "equal_size"),
+    ("11-faq",               "check_abstain",              "abstain"),
 ]
 
 # The answer is a number (the cell reads `scale = ...`), not a function (`def f(...): ...`).
