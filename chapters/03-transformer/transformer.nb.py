@@ -131,8 +131,8 @@ assert same
 # %% [markdown] id="63450f73"
 # "The dog bit the man" and "the man bit the dog" are, to unmasked attention, the same bag of words.
 # A language model must know the order, so Transformers inject **positional information（位置信息）** somewhere. (A causal decoder with no positional encoding at all still learns positions
-# from its mask: Haviv et al., 2022, showed it first, and Kazemnejad et al., 2023, who call it
-# "NoPE", studied how such models handle longer texts. Encoders cannot, and almost every LLM is
+# from its mask: Irie et al., 2019, observed it in speech-recognition language models, Haviv et
+# al., 2022, showed it for large text models, and Kazemnejad et al., 2023, who call it "NoPE", studied how such models handle longer texts. Encoders cannot, and almost every LLM is
 # given positions explicitly.) Three recipes follow; each is a few lines.
 #
 # ### 1.1 Sinusoidal encodings（正弦位置编码）
@@ -223,7 +223,8 @@ assert spread < 1e-9
 # Face's script that converts Llama weights permutes the rows of $W_Q$ and $W_K$ so that the two
 # give the same scores. Both are the same idea with the dimensions renumbered.)
 #
-# Why rotate? Rotations compose: $R_m^\top R_n = R_{n-m}$. So the score of a query at position $m$
+# Written as one $d \times d$ matrix, $R_m$ is block-diagonal: one $2 \times 2$ rotation per pair,
+# zeros elsewhere. Why rotate? Rotations compose: $R_m^\top R_n = R_{n-m}$. So the score of a query at position $m$
 # with a key at position $n$ is
 #
 # $$(R_m q) \cdot (R_n k) = q \cdot R_{n-m}\, k,$$
@@ -640,9 +641,11 @@ with torch.no_grad():
 #
 # Does the order matter? Xiong et al. (2020) analysed it and found a clear difference *at
 # initialisation*, before any training. What to watch for: one learning rate serves the whole
-# model, so a layer whose gradients are much *larger* than the others' takes much larger first
-# steps than the rate was tuned for. That is the risk to stability; small gradients in a few
-# layers are not.
+# model, so under plain gradient descent a layer whose gradients are much *larger* than the
+# others' takes much larger first steps than the rate was tuned for; small gradients in a few
+# layers only make their steps small. (Adam, used for every model here, changes this: its first
+# step is about $\eta$ for every weight whatever the gradient's size, section 8. The end of this
+# section comes back to it.)
 #
 # We measure it ourselves. Stack $L$ encoder layers (width 32, 4 heads), initialise each weight
 # matrix with Xavier / Glorot uniform, run one batch of random inputs through a random
@@ -813,8 +816,9 @@ assert growth > 2
 #   prove for the last layer. Lower layers get larger gradients than the top (3.2× at 24 layers)
 #   because the stream's gradient grows on the way down, each sub-layer adding its own path to it
 #   (printed above: 4.6× from layer 24's input to layer 1's). (The top layer is what we measured
-#   against depth; the lower layers need not shrink with depth.) Small top gradients are not what
-#   threatens stability: they only make the first steps there small.
+#   against depth; the lower layers need not shrink with depth.) Why about $1/\sqrt{L}$: each
+#   layer adds a roughly independent contribution to the stream, so its RMS grows about like
+#   $\sqrt{L}$ (2.03 → 6.36 from 6 to 48 layers, printed above), and the final norm divides by it.
 # * **Post-LN.** The stream is renormalized after every sub-layer, so it never grows, and the top
 #   layers keep large gradients however deep the stack. At the same learning rate, the first
 #   updates of a deep post-LN model are therefore large in its top layers; Xiong et al. argue that
@@ -824,7 +828,10 @@ assert growth > 2
 #   estimated early step sizes also call for a warm-up (Liu et al., 2019, RAdam), and large pre-LN
 #   models are still trained with one (GPT-3 and Llama report a warm-up, as GPT-1 did; the GPT-2
 #   paper states no learning-rate schedule at all). We measured gradients at initialisation, not
-#   training runs with and without warm-up.
+#   training runs with and without warm-up. And gradient *sizes* are not the whole story under
+#   Adam, whose first steps are about $\eta$ for every weight: Liu et al. (2020, "Admin") argue
+#   that post-LN's trouble is rather its heavy reliance on the residual branches, which amplifies
+#   small weight changes into large changes of the output.
 # * **Ours and the paper's.** What Xiong et al. *prove* is about the last layer only: at
 #   initialisation the gradient of its feed-forward weights is bounded by order $d\sqrt{\ln d}$
 #   for post-LN and $d\sqrt{\ln d / L}$ for pre-LN, the $1/\sqrt{L}$ of the right-hand panel.
@@ -1215,7 +1222,8 @@ minillm.viz.show_bertviz(encoder_decoder_view, att["decoder cross-attention"],
 # run both on the same input and compare:
 #
 # * PyTorch's `nn.TransformerEncoderLayer` and `nn.TransformerDecoderLayer`, post-LN
-#   (`norm_first=False`, the original formula) and pre-LN (`norm_first=True`), dropout off;
+#   (`norm_first=False`, the original formula) and pre-LN (`norm_first=True`), dropout off (dropout randomly zeroes activations while training, a
+#   regularizer chapter 4 uses; off, the layers are deterministic and comparable);
 # * Hugging Face's `GPT2LMHeadModel`, `BertModel` and `LlamaForCausalLM`, built from small configs
 #   with random weights (nothing is downloaded), with `attn_implementation="eager"` so that they
 #   return their attention maps.
@@ -1654,8 +1662,10 @@ assert next_char_weight > 0.5 * future_share[False]          # most of it on the
 # %% [markdown] id="49f80a33"
 # The fix is the mask itself: `self.transformer(x, mask=causal_mask)`, with `causal_mask =
 # nn.Transformer.generate_square_subsequent_mask(seq_len)`, as `ArticleGPT` does when `causal` is
-# true. `is_causal=True` is not a fix on its own: PyTorch documents it as a *hint* that the mask
-# you pass is causal (it may then pick a faster kernel); it does not build the mask. Measurement 1
+# true. `is_causal=True` is not a fix on its own. Its docstring in `nn.TransformerEncoder.forward`
+# begins "If specified, applies a causal mask as `mask`", which reads like a fix, but the warning
+# under it says what it is: "`is_causal` provides a hint that `mask` is the causal mask" (PyTorch
+# may then pick a faster kernel); without a mask, it is not built for you. Measurement 1
 # again, on the untrained model's `nn.TransformerEncoder`, for each way of calling it:
 
 # %% id="c3-is-causal"
@@ -1829,8 +1839,9 @@ assert abs(lm_loss - np.log(lm_cfg.vocab_size)) < 0.1         # a random model: 
 # >
 # > **改正:** cross-entropy, the negative log-likelihood of the next token, as above. And a GAN is
 # > not a decoder: it is a way of *training* a generator against a discriminator, which needs
-# > gradients through the generated sample, and discrete tokens have none; LM decoders are
-# > Transformers (before them, RNNs).
+# > gradients through the generated sample, and discrete tokens have none. "CNN" stands:
+# > convolutional language models and decoders existed (Dauphin et al. 2017's gated CNN, where GLU
+# > comes from; ByteNet; ConvS2S), though today's LM decoders are Transformers.
 
 # %% id="e8-code"
 n_chars = len(chars)
@@ -2569,7 +2580,9 @@ check_adam_update(adam_update)
 # the Variance of the Adaptive Learning Rate and Beyond* (2019) · Dong et al., *Attention Is Not
 # All You Need: Pure Attention Loses Rank Doubly Exponentially with Depth* (2021) · Haviv et al.,
 # *Transformer Language Models without Positional Encodings Still Learn Positional Information*
-# (2022) · Kazemnejad et al., *The Impact of
+# (2022) · Irie et al., *Language Modeling with Deep Transformers* (2019) · Liu et al.,
+# *Understanding the Difficulty of Training Transformers* (2020) · Dauphin et al., *Language
+# Modeling with Gated Convolutional Networks* (2017) · Kazemnejad et al., *The Impact of
 # Positional Encoding on Length Generalization in Transformers* (2023) · Press & Wolf, *Using the
 # Output Embedding to Improve Language Models* (2017) · Kingma & Ba, *Adam: A Method for Stochastic
 # Optimization* (2015) · Loshchilov & Hutter, *Decoupled Weight Decay Regularization* (2019) ·

@@ -93,8 +93,8 @@ print(f"minillm {minillm.__version__}, torch {torch.__version__}")
 # %% [markdown] id="80df8553"
 # ## 1. What do the heads of a real model look at?
 #
-# all-MiniLM-L6-v2 is a 6-layer, 12-head BERT-style encoder trained by others on a billion sentence
-# pairs; `load_minilm` puts its genuine weights in minillm's own `Encoder`, and `need_weights=True`
+# all-MiniLM-L6-v2 is a 6-layer, 12-head BERT-style encoder: a pretrained, distilled MiniLM
+# that others then fine-tuned on about a billion sentence pairs; `load_minilm` puts its genuine weights in minillm's own `Encoder`, and `need_weights=True`
 # returns every head's attention matrix $A^{(l,h)}$ (rows: queries, columns: keys). First, look:
 # bertviz's interactive view (hover a token), then our offline grid of all 72 heads.
 
@@ -404,7 +404,8 @@ print(f"attention on the first token ({smol_bpe.token_text(sink_ids[0, 0].item()
 assert on_first.mean() > 3 * uniform
 
 # %% [markdown] id="b81d4e22"
-# So SmolLM2 parks about half of its attention on its first token, whatever that token is. Now the
+# So SmolLM2 parks about half of its attention on its first token, here the ordinary word 'The' (one
+# sentence measured; that it holds whatever the first token is, we have not tested). Now the
 # induction heads.
 
 # %% id="f46918b5"
@@ -629,8 +630,10 @@ plt.show()
 # One layer of attention brings it there (0.905), and the probe has converged on its task: from
 # layer 2 on it classifies every training noun correctly (1.000).
 #
-# The shuffled-label probe fits 0.595, 0.850 and 0.880 of its training nouns at layers 0, 3 and 6: the deeper
-# the states, the more noise a linear probe can fit in 600 examples of 384 dimensions. On the
+# The shuffled-label probe fits 0.595, 0.850 and 0.880 of its training nouns at layers 0, 3 and 6: at layer 0 a
+# noun's state depends only on the word and its position, so many examples share one point and
+# their shuffled labels cannot all be fitted; deeper, every state is distinct, and a linear probe
+# of 384 dimensions can memorise 600 of them. On the
 # held-out nouns it scores 0.465, 0.515 and 0.480, at chance as it must be. So a probe's training accuracy
 # proves nothing; what shows that the tense is in the states is the held-out accuracy, 0.960 at
 # layer 3 where chance is 0.580, on sentences the probe never saw.
@@ -1111,8 +1114,8 @@ check_rome_update(rome_update)
 # * Rules can be imposed at decoding time, by construction, without retraining.
 # * In-distribution accuracy says little about new combinations: measure both.
 #
-# Left out: activation patching and causal tracing (ROME's locate step), the logit lens (reading
-# each layer's prediction through the output head), sparse autoencoders for features stored in
+# Left out here: activation patching and causal tracing (ROME's locate step); the logit lens
+# (reading each layer's prediction through the output head) is in chapter 10; sparse autoencoders for features stored in
 # superposition, and gradient-based saliency with the debate on whether attention is explanation
 # (Jain & Wallace, 2019; Wiegreffe & Pinter, 2019).
 #
