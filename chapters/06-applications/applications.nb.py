@@ -249,18 +249,18 @@ assert all(p == r.label for p, r in zip(by_words, concessive))
 
 # %% [markdown] id="c007"
 # By construction, with ± one standard error (printed; the bars in the figure span ± two). With 46
-# to 99 test reviews per construction, a standard error is 0.02 to 0.06, so only gaps of about
-# 0.1 or more mean anything. One construction is clearly hardest: **negated_opinion**, the *not*
-# far from its adjective ("I do not think the hotel is clean"), several standard errors below the
-# rest (printed). Plain, negated and contrast reviews score alike, within two standard errors of
-# each other, so these numbers do not say that a *not* next to the adjective or a *but* is harder
-# than no structure at all. Concessive reviews score high for a reason the grammar gives away: the
-# conceded clause is always *good* or *bad* and the deciding one an aspect adjective (*salty*,
-# *noisy*), so which adjective decides is known from the words alone (the rule printed above gets
-# every one right), and a bag of word meanings suffices. Chapter 5's remedy for what frozen
-# features miss is fine-tuning the encoder itself. Applied to new inputs, including two outside the
-# grammar (read the probabilities critically: the head has only ever seen the grammar's words and
-# constructions):
+# to 99 test reviews per construction, a standard error is 0.02 to 0.06, so only gaps of about 0.1
+# or more mean anything. One construction is clearly hardest: **negated_opinion**, the *not* far
+# from its adjective ("I do not think the hotel is clean"), several standard errors below the rest
+# (printed). Plain, negated and contrast reviews score alike, within a fraction of a standard error
+# of each other (printed), so these numbers do not say that a *not* next to the adjective or a
+# *but* is harder than no structure at all. Concessive reviews score high for a reason the grammar
+# gives away: the conceded clause is always *good* or *bad* and the deciding one an aspect
+# adjective (*salty*, *noisy*), so which adjective decides is known from the words alone (the rule
+# printed above gets every one right), and a bag of word meanings suffices. Chapter 5's remedy for
+# what frozen features miss is fine-tuning the encoder itself. Applied to new inputs, including two
+# outside the grammar (read the probabilities critically: the head has only ever seen the grammar's
+# words and constructions):
 
 # %% id="c008"
 # NBVAL_IGNORE_OUTPUT
@@ -294,10 +294,10 @@ assert min(probe_cosines[:3]) > probe_cosines[3]      # a "not" or the order mov
 # %% [markdown] id="de5ba758"
 # A ✗ marks a review that the grammar's rules label the other way: here a *not* next to the
 # adjective, a *but*, and a *not* far from it. The cell above shows one reason: a *not*, or
-# swapping which clause comes after *but*, barely moves the sentence vector (cosines near 1),
-# less than replacing *dirty* by its opposite *clean*. A vector trained to say which sentences
-# are *about the same thing* keeps the words and blurs the word order and negation that these
-# labels depend on, and a linear head cannot recover what the vector does not keep.
+# swapping which clause comes after *but*, barely moves the sentence vector (cosines near 1), less
+# than replacing *dirty* by its opposite *clean*. A vector trained to say which sentences are
+# *about the same thing* keeps the words and blurs the word order and negation that these labels
+# depend on, and a linear head cannot recover what the vector does not keep.
 
 # %% [markdown] id="c009"
 # ## 2. Text generation: code completion
@@ -362,15 +362,14 @@ assert code_ppl < np.exp(unigram_nll) / 3 < untrained_ppl, (code_ppl, unigram_nl
 # it **parses** if `ast.parse(header + completion)` succeeds (every bracket closed, every block
 # with a body, so the function must be finished); it has **no syntax error** if it parses *or* is
 # an unfinished but so far valid program, what Python's own interactive prompt decides with
-# `codeop.compile_command` before it asks for another line with `...`. An **empty**
-# completion (the model's first line is not indented, so the function ends at once) fails both
-# checks: a bare `def f():` is "unfinished but valid" to `codeop`, and we do not count that as
-# writing code. Both checks can be passed by a string alone: a function whose body is only a
-# docstring parses, and *any* text after an opening `"""` is "unfinished but valid". So we also
-# count the stricter versions: a completion that parses **and has a statement that is not a
-# string**, and one with no syntax error **and some code outside string literals** (names,
-# numbers or operators, found by Python's `tokenize`; the rest of a string left open is all
-# string).
+# `codeop.compile_command` before it asks for another line with `...`. An **empty** completion (the
+# model's first line is not indented, so the function ends at once) fails both checks: a bare `def
+# f():` is "unfinished but valid" to `codeop`, and we do not count that as writing code. Both
+# checks can be passed by a string alone: a function whose body is only a docstring parses, and
+# *any* text after an opening `"""` is "unfinished but valid". So we also count the stricter
+# versions: a completion that parses **and has a statement that is not a string**, and one with no
+# syntax error **and some code outside string literals** (names, numbers or operators, found by
+# Python's `tokenize`; the rest of a string left open is all string).
 
 # %% id="c015"
 def held_out_functions(docs):
@@ -733,12 +732,11 @@ for word in ("every", "not", "does"):
     print(f"  in training, {word!r} is aligned to:", dict(en_counts[word].most_common(2)))
 
 # %% [markdown] id="c027-why"
-# Why this baseline is so bad: *the* and *does* have no Chinese counterpart, so they become
-# nothing (∅); *every* becomes 每天 早上 because in training *every morning* (每天 早上, both words
-# linked to *every*) narrowly outnumbers *every day*; and *not* always becomes 没, the negation of
-# the past, which narrowly outnumbers 不 (the counts are printed), so a present-tense sentence gets
-# the wrong negation. Order, measure words (三 **瓶**) and the place of the time phrase are lost
-# too.
+# Why this baseline is so bad: *the* and *does* have no Chinese counterpart, so they become nothing
+# (∅); *every* becomes 每天 早上 because in training *every morning* (每天 早上, both words linked to
+# *every*) narrowly outnumbers *every day*; and *not* always becomes 没, the negation of the past,
+# which narrowly outnumbers 不 (the counts are printed), so a present-tense sentence gets the wrong
+# negation. Order, measure words (三 **瓶**) and the place of the time phrase are lost too.
 
 # %% id="c028"
 # NBVAL_IGNORE_OUTPUT
@@ -925,13 +923,13 @@ assert min(aer_scores[f"layer {k + 1}"] for k in range(mt_cfg.n_layers)) < \
 
 # %% [markdown] id="c036"
 # Nobody told the model the alignment; it learned from sentence pairs only, yet its cross-attention
-# links most Chinese words to their English source, across the reordering: in the example above,
-# 每天 *every day* moves in front of the verb and still points at *every*, 医生 at *doctor*, 看见 at
-# *sees* (the links are printed above the figure). It is no perfect aligner: there, 在 and 里, the
-# two halves of *in the …*, point at *kitchen* and at *sees* instead of *in*, and 的 points at
-# *doctor*, not at *my*: the row that predicts 的 has read 我 (*my*) and looks at the noun that 的
-# will tie it to, which the grammar's alignment does not count. Attention is *a* view into the
-# model, not an explanation of it.
+# links most Chinese words to their English source, across the reordering: in the example above, 每天
+# *every day* moves in front of the verb and still points at *every*, 医生 at *doctor*, 看见 at *sees*
+# (the links are printed above the figure). It is no perfect aligner: there, 在 and 里, the two
+# halves of *in the …*, point at *kitchen* and at *sees* instead of *in*, and 的 points at *doctor*,
+# not at *my*: the row that predicts 的 has read 我 (*my*) and looks at the noun that 的 will tie it
+# to, while the grammar aligns 的 with *my*, so this link counts as an error. Attention is *a* view
+# into the model, not an explanation of it.
 #
 # *An aside on positions:* this model adds learned positions to its embeddings, so the encoder's
 # states carry them into cross-attention. With RoPE, which rotates only queries and keys inside
@@ -1047,15 +1045,15 @@ assert qa_scores["BM25"][0] > qa_scores["raw word overlap"][0] + 0.1, qa_scores
 assert qa_scores["MiniLM"][0] > qa_scores["BM25"][0] + 0.05, qa_scores
 
 # %% [markdown] id="c040"
-# The question shares its heading's words with the right passage, so even raw word overlap is
-# far above chance. Counting a shared *statement* as much as a shared *the* wastes that, though:
-# BM25, which weighs rare words up and long passages down, finds the right passage first much more
-# often. MiniLM, which matches meaning and not only spelling, is still ahead of BM25, but by a
-# smaller margin than against the raw count (both ratios printed): against a keyword search worth
-# the name, dense retrieval's lead here is about a quarter, not a factor of two. (Real systems
-# often combine the two.) The second half of retrieval QA points at the answer inside the passage:
-# a span in SQuAD, here simply the sentence of the retrieved passage closest to the question. For
-# questions written in other words than any heading:
+# The question shares its heading's words with the right passage, so even raw word overlap is far
+# above chance. Counting a shared *statement* as much as a shared *the* wastes that, though: BM25,
+# which weighs rare words up and long passages down, finds the right passage first much more often.
+# MiniLM, which matches meaning and not only spelling, is still ahead of BM25, but by a smaller
+# margin than against the raw count (both ratios printed): against a keyword search worth the name,
+# dense retrieval's lead here is about a quarter, not a factor of two. (Real systems often combine
+# the two.) The second half of retrieval QA points at the answer inside the passage: a span in
+# SQuAD, here simply the sentence of the retrieved passage closest to the question. For questions
+# written in other words than any heading:
 
 # %% id="c041"
 # NBVAL_IGNORE_OUTPUT
@@ -1228,17 +1226,17 @@ print(chat_prompt(conversation))
 print(reply(conversation))
 
 # %% [markdown] id="b3bbf40e"
-# We ask about eight capitals three ways: the full question; the follow-up after a first turn
-# about another country (the first answer written by us, and right); and the follow-up alone.
-# An answer counts as right when it names the capital.
+# We ask about eight capitals three ways: the full question; the follow-up after a first turn about
+# another country (the first answer written by us, and right); and the follow-up alone. An answer
+# counts as right when it names the capital.
 #
 # The 24 conversations are answered eight at a time, by `chat_batch`. Their prompts differ in
-# length, so they are **padded on the left** into one batch, with `is_token` flags that hide the padding from
-# attention. That changes nothing for a model with rotary positions (chapter 3), which sees only
-# how far apart two tokens are, and it takes 3 loops of 10 steps instead of 24: each step reads all
-# of the model's weights once, for one row or for eight. On a GPU, where reading the weights is
-# most of a step's time, eight rows cost about as much as one; on a CPU the rows' arithmetic counts
-# too, and we do not time the difference here.
+# length, so they are **padded on the left** into one batch, with `is_token` flags that hide the
+# padding from attention. That changes nothing for a model with rotary positions (chapter 3), which
+# sees only how far apart two tokens are, and it takes 3 loops of (at most) 10 decoding steps
+# instead of 24 such loops: each step reads all of the model's weights once, for one row or for
+# eight. On a GPU, where reading the weights is most of a step's time, eight rows cost about as
+# much as one; on a CPU the rows' arithmetic counts too, and we do not time the difference here.
 
 # %% id="6fb67f82"
 # NBVAL_IGNORE_OUTPUT
@@ -1365,16 +1363,16 @@ assert rouge_n(candidate, reference, 1).recall == shared / len(reference)
 assert rouge_n(candidate, reference, 1).precision == shared / len(candidate)
 
 # %% [markdown] id="fee1c7cf"
-# Three baselines, none of which reads the report the way a model does: the **lead sentence**
-# (the first one, a strong summary of a news story, since reporters put the news first; about half
-# of these reports open with scene-setting instead), the first two sentences, and a one-line rule,
-# *the sentence that says "voted"*. We also check what ROUGE cannot: whether the summary keeps the facts (the town, the
-# building, the cost), whether it reverses the vote (every council here voted *for*, so a
-# summary saying someone *voted … against* it, other than the councillors *who voted against*, has
-# the news backwards), and whether it invents a number: one that is nowhere in the report, or a
-# number put on the wait, which every report gives only as "years". SmolLM2 gets up to 64 tokens;
-# a summary still unfinished then keeps its finished sentences only, so no summary is scored cut
-# off mid-sentence.
+# Three baselines, none of which reads the report the way a model does: the **lead sentence** (the
+# first one, a strong summary of a news story, since reporters put the news first; about half of
+# these reports open with scene-setting instead), the first two sentences, and a one-line rule,
+# *the sentence that says "voted"*. We also check what ROUGE cannot: whether the summary keeps the
+# facts (the town, the building, the cost), whether it reverses the vote (every council here voted
+# *for*, so a summary saying someone *voted … against* it, other than the councillors *who voted
+# against*, has the news backwards), and whether it invents a number: one that is nowhere in the
+# report, or a number put on the wait, which every report gives only as "years". SmolLM2 gets up to
+# 64 tokens; a summary still unfinished then keeps its finished sentences only, so no summary is
+# scored cut off mid-sentence.
 
 # %% id="43f8b1a3"
 # NBVAL_IGNORE_OUTPUT
@@ -1394,7 +1392,7 @@ def summary_scores(summary, report):
 def finished_sentences(text, ended):
     """The text, or, if it was cut at the token budget, its sentences before the unfinished one."""
     return text if ended or text.rstrip().endswith((".", "!", "?")) else \
-        " ".join(text_sentences(text)[:-1])
+        " ".join(text_sentences(text)[:-1]) or text
 
 
 smol_summaries, summaries_ended = chat_batch(
@@ -1409,10 +1407,10 @@ summaries = {"SmolLM2": [finished_sentences(s, done)
 print(f"SmolLM2 ended {sum(summaries_ended)} of its {len(reports)} summaries within 64 tokens")
 summary_table = {name: np.mean([summary_scores(s, r) for s, r in zip(texts, reports)], axis=0)
                  for name, texts in summaries.items()}
-print(f"{'':<20} ROUGE-1  ROUGE-2  ROUGE-L  facts kept  reverses the vote  invents a number")
+print(f"{'':<20} ROUGE-1  ROUGE-2  ROUGE-L  facts kept  invents a number  reverses the vote")
 for name, row in summary_table.items():
     print(f"{name:<20} " + "  ".join(f"{v:7.2f}" for v in row[:3]) + f"  {row[3]:10.2f}  "
-          f"{row[4]:17.2f}  {row[5]:16.2f}")
+          f"{row[5]:16.2f}  {row[4]:17.2f}")
 print("\n".join(f"  {s!r}" for s in summaries["SmolLM2"][:4]))
 reversed_reference = reports[0].summary.replace(" to build ", " against building ")
 flipped = rouge_l(tokens(reversed_reference), tokens(reports[0].summary)).f1
@@ -1425,17 +1423,17 @@ assert summary_table["SmolLM2"][5] > 0 and summary_table["first two sentences"][
 assert flipped > 0.8 and summary_scores(reversed_reference, reports[0])[4]
 
 # %% [markdown] id="dd50872d"
-# SmolLM2 beats the lead sentence on ROUGE and keeps more of the facts, but two trivial
-# baselines beat SmolLM2 on ROUGE-L (asserted; in the table on ROUGE-1 and ROUGE-2 too): the
-# first two sentences, pasted as they are (which keep about as many of the facts), and the
-# one-line rule. On reports this regular, picking the right sentences is the whole job. And many of
-# SmolLM2's summaries (the "reverses the vote" column) say the council voted *against* the
-# building, the opposite of the report, in nearly the reference's own words. Others invent a
-# number (the last column): a wait of so many months, where the report says only "years", or a
-# figure the report does not hold. ROUGE hardly notices either: the reference itself, with its vote
-# reversed, scores a ROUGE-L above 0.8 (printed above). This is why summaries are also judged for
-# **faithfulness（忠实性）** (does every claim follow from the source?) by people or by a second
-# model, and why a metric of shared words is a floor, not a verdict.
+# SmolLM2 beats the lead sentence on ROUGE and keeps more of the facts, but two trivial baselines
+# beat SmolLM2 on ROUGE-L (asserted; in the table on ROUGE-1 and ROUGE-2 too): the first two
+# sentences, pasted as they are (which keep about as many of the facts), and the one-line rule. On
+# reports this regular, picking the right sentences is the whole job. And many of SmolLM2's
+# summaries (the "reverses the vote" column) say the council voted *against* the building, the
+# opposite of the report, in nearly the reference's own words. Others invent a number (the "invents
+# a number" column): a wait of so many months, where the report says only "years", or a figure the
+# report does not hold. ROUGE hardly notices either: the reference itself, with its vote reversed,
+# scores a ROUGE-L above 0.8 (printed above). This is why summaries are also judged for
+# **faithfulness（忠实性）** (does every claim follow from the source?) by people or by a second model,
+# and why a metric of shared words is a floor, not a verdict.
 #
 # ### Retrieval-augmented generation（检索增强生成）
 #
@@ -1443,8 +1441,8 @@ assert flipped > 0.8 and summary_scores(reversed_reference, reports[0])[4]
 # company's own documents, last week's news — and it makes an answer up. **RAG** puts the knowledge
 # in the prompt instead. Lewis et al. (2020) train the question's encoder and the generator
 # together, with the passages' encoder and index kept fixed; here is its simplest form, nothing
-# trained and the best passage pasted into the prompt: a **retriever（检索器）** finds the passages
-# most similar to the question (section 4's MiniLM embeddings) and the model reads them. We test it
+# trained and the best passage pasted into the prompt: a **retriever（检索器）** finds the passages most
+# similar to the question (section 4's MiniLM embeddings) and the model reads them. We test it
 # where the closed-book model cannot know the answer: `minillm.documents.town_facts` invents 40
 # towns, each with a passage (river, founder, year, main export) and one question. Both runs get
 # the same instruction, *"Answer in a few words."*, and the same budget of 24 tokens; only the
@@ -1676,8 +1674,8 @@ for app, metric, value, base, base_name in rows:
 #
 # Each checker prints ✅ or ❌ with a hint. Solutions are in `solutions.py` next to this notebook.
 # Exercises 1–3 rebuild metrics that `minillm.metrics` already has (the checkers compare with it),
-# so calling the library passes them; the point is to write them yourself. Exercise 4 is not in
-# the library.
+# so calling the library passes them; the point is to write them yourself. Exercise 4 is not in the
+# library.
 
 # %% id="c048"
 from minillm.exercises.applications import (
@@ -1704,15 +1702,15 @@ check_modified_precision(clipped_matches)
 
 # %% [markdown] id="c051"
 # **Exercise 2 — alignment error rate with possible links.** Annotators of real alignments mark
-# links they are sure of, $S$, and links that are only *possible* (a function word that might
-# go with either of two words), $P \supseteq S$. A predicted link in $P$ should not count as an
-# error, but only the sure links must be found: precision counts the hits in $P$,
-# $|A \cap P|/|A|$, and recall the hits in $S$, $|A \cap S|/|S|$. Och & Ney do not take the
-# harmonic mean of these two; they **add** the two hit counts and divide by the sum of the two
-# denominators. Write `aer(predicted, sure, possible)` for sets of `(English index, Chinese index)`
-# links. Then, on paper: show that with $P = S$ this is the $1 - F_1$ of section 3. And run the
-# cell under it, which scores every possible link and a single sure one on a test pair: why does
-# AER need both $|A|$ and $|S|$ in the denominator?
+# links they are sure of, $S$, and links that are only *possible* (a function word that might go
+# with either of two words), $P \supseteq S$. A predicted link in $P$ should not count as an error,
+# but only the sure links must be found: precision counts the hits in $P$, $|A \cap P|/|A|$, and
+# recall the hits in $S$, $|A \cap S|/|S|$. Och & Ney do not take the harmonic mean of these two;
+# they **add** the two hit counts and divide by the sum of the two denominators. Write
+# `aer(predicted, sure, possible)` for sets of `(English index, Chinese index)` links. Then, on
+# paper: show that with $P = S$ this is the $1 - F_1$ of section 3. And run the cell under it,
+# which scores every possible link and a single sure one on a test pair: why does AER need both
+# $|A|$ and $|S|$ in the denominator?
 
 # %% id="c052"
 def aer(predicted, sure, possible):
@@ -1724,10 +1722,11 @@ check_aer(aer)
 # %% id="c052-try"
 # every link, and one sure link, on a test pair (the library's AER; possible = sure here)
 pair = mt_test[0]
+sure = set(pair.alignment)
 every_link = {(i, j) for i in range(len(pair.en_tokens)) for j in range(len(pair.zh_tokens))}
 for name, links in (("every link", every_link), ("one sure link", {min(pair.alignment)})):
-    print(f"{name:<14} {len(links):>3} links of which {len(links & pair.alignment)} sure "
-          f"(of {len(pair.alignment)}): AER {alignment_error_rate(links, pair.alignment):.2f}")
+    print(f"{name:<14} |A| = {len(links):>2}, |A ∩ S| = {len(links & sure)}, |S| = {len(sure)}: "
+          f"AER {alignment_error_rate(links, sure):.2f}")
 
 # %% [markdown] id="c053"
 # **Exercise 3 — recall per class.** Write `recall_per_class(matrix)` for a confusion matrix whose
@@ -1750,10 +1749,10 @@ check_recall(recall_per_class)
 # **Exercise 4 — pass@k without bias.** Code models are judged by running their samples against
 # unit tests: *pass@k* is the chance that at least one of $k$ samples passes. Estimating it by
 # drawing exactly $k$ samples per problem is noisy, so Chen et al. (2021) draw $n \ge k$, count the
-# $c$ that pass, and ask: if we picked $k$ of these $n$ at random, *without* replacement, how likely
-# is at least one of them to pass? Write `pass_at_k(n, c, k)`. (Hint: count the ways to choose $k$
-# samples that all fail; `math.comb` counts.) Why is $1 - (1 - c/n)^k$, the same chance with
-# replacement, not the same number, and which of the two is larger?
+# $c$ that pass, and ask: if we picked $k$ of these $n$ at random, *without* replacement, how
+# likely is at least one of them to pass? Write `pass_at_k(n, c, k)`. (Hint: count the ways to
+# choose $k$ samples that all fail; `math.comb` counts.) Why is $1 - (1 - c/n)^k$, the same chance
+# with replacement, not the same number, and which of the two is larger?
 
 # %% id="c054-passk-code"
 def pass_at_k(n, c, k):
