@@ -297,7 +297,7 @@ assert min(probe_cosines[:3]) > probe_cosines[3]      # a "not" or the order mov
 # swapping which clause comes after *but*, barely moves the sentence vector (cosines near 1), less
 # than replacing *dirty* by its opposite *clean*. A vector trained to say which sentences are
 # *about the same thing* keeps the words and blurs the word order and negation that these labels
-# depend on, and a linear head cannot recover what the vector does not keep.
+# depend on, and leaves a linear head little to go on.
 
 # %% [markdown] id="c009"
 # ## 2. Text generation: code completion
@@ -1415,7 +1415,7 @@ print("\n".join(f"  {s!r}" for s in summaries["SmolLM2"][:4]))
 reversed_reference = reports[0].summary.replace(" to build ", " against building ")
 flipped = rouge_l(tokens(reversed_reference), tokens(reports[0].summary)).f1
 print(f"\nthe reference with its vote reversed: {reversed_reference!r}\n  ROUGE-L {flipped:.2f}")
-assert summary_table["SmolLM2"][2] > summary_table["lead sentence"][2] + 0.05      # ROUGE-L
+assert summary_table["SmolLM2"][2] > summary_table["lead sentence"][2]             # ROUGE-L
 for trivial in ("first two sentences", "'voted' sentence"):                        # both win
     assert summary_table[trivial][2] > summary_table["SmolLM2"][2] + 0.05, trivial
 assert summary_table["SmolLM2"][4] >= 0.25 and summary_table["lead sentence"][4] == 0
@@ -1423,17 +1423,17 @@ assert summary_table["SmolLM2"][5] > 0 and summary_table["first two sentences"][
 assert flipped > 0.8 and summary_scores(reversed_reference, reports[0])[4]
 
 # %% [markdown] id="dd50872d"
-# SmolLM2 beats the lead sentence on ROUGE and keeps more of the facts, but two trivial baselines
-# beat SmolLM2 on ROUGE-L (asserted; in the table on ROUGE-1 and ROUGE-2 too): the first two
-# sentences, pasted as they are (which keep about as many of the facts), and the one-line rule. On
-# reports this regular, picking the right sentences is the whole job. And many of SmolLM2's
-# summaries (the "reverses the vote" column) say the council voted *against* the building, the
-# opposite of the report, in nearly the reference's own words. Others invent a number (the "invents
-# a number" column): a wait of so many months, where the report says only "years", or a figure the
-# report does not hold. ROUGE hardly notices either: the reference itself, with its vote reversed,
-# scores a ROUGE-L above 0.8 (printed above). This is why summaries are also judged for
-# **faithfulness（忠实性）** (does every claim follow from the source?) by people or by a second model,
-# and why a metric of shared words is a floor, not a verdict.
+# SmolLM2 beats the lead sentence on ROUGE, by a little, and keeps more of the facts, but two
+# trivial baselines beat SmolLM2 on ROUGE-L (asserted; in the table on ROUGE-1 and ROUGE-2 too):
+# the first two sentences, pasted as they are (which keep about as many of the facts), and the
+# one-line rule. On reports this regular, picking the right sentences is the whole job. And many of
+# SmolLM2's summaries (the "reverses the vote" column) say the council voted *against* the
+# building, the opposite of the report, in nearly the reference's own words. Others invent a number
+# (the "invents a number" column): a wait of so many months, where the report says only "years", or
+# a figure the report does not hold. ROUGE hardly notices either: the reference itself, with its
+# vote reversed, scores a ROUGE-L above 0.8 (printed above). This is why summaries are also judged
+# for **faithfulness（忠实性）** (does every claim follow from the source?) by people or by a second
+# model, and why a metric of shared words is a floor, not a verdict.
 #
 # ### Retrieval-augmented generation（检索增强生成）
 #
@@ -1445,7 +1445,7 @@ assert flipped > 0.8 and summary_scores(reversed_reference, reports[0])[4]
 # similar to the question (section 4's MiniLM embeddings) and the model reads them. We test it
 # where the closed-book model cannot know the answer: `minillm.documents.town_facts` invents 40
 # towns, each with a passage (river, founder, year, main export) and one question. Both runs get
-# the same instruction, *"Answer in a few words."*, and the same budget of 24 tokens; only the
+# the same instruction, *"Answer in a few words."*, and the same budget of 32 tokens; only the
 # passage differs.
 
 # %% id="ec088ddd"
@@ -1460,9 +1460,9 @@ print(f"MiniLM retrieval top-1 over {len(town_passages)} passages: {retrieval_to
 
 asked = town_questions[:20]
 closed_book = replies([[user(f"{q.text} Answer in a few words.")] for q in asked],
-                      max_new_tokens=24, batch=10)
+                      max_new_tokens=32, batch=20)
 with_passage = replies([[user(f"{town_passages[best]}\n\n{q.text} Answer in a few words.")]
-                        for q, best in zip(asked, retrieved)], max_new_tokens=24, batch=10)
+                        for q, best in zip(asked, retrieved)], max_new_tokens=32, batch=20)
 rag = {"closed-book": [q.answer.lower() in a.lower() for q, a in zip(asked, closed_book)],
        "retrieval-augmented": [q.answer.lower() in a.lower() for q, a in zip(asked, with_passage)]}
 for q, a, b in list(zip(asked, closed_book, with_passage))[:3]:
