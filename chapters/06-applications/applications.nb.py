@@ -254,13 +254,16 @@ assert all(p == r.label for p, r in zip(by_words, concessive))
 # from its adjective ("I do not think the hotel is clean"), several standard errors below the rest
 # (printed). Plain, negated and contrast reviews score alike, within a fraction of a standard error
 # of each other (printed), so these numbers do not say that a *not* next to the adjective or a
-# *but* is harder than no structure at all. Concessive reviews score high for a reason the grammar
-# gives away: the conceded clause is always *good* or *bad* and the deciding one an aspect
-# adjective (*salty*, *noisy*), so which adjective decides is known from the words alone (the rule
-# printed above gets every one right), and a bag of word meanings suffices. Chapter 5's remedy for
-# what frozen features miss is fine-tuning the encoder itself. Applied to new inputs, including two
-# outside the grammar (read the probabilities critically: the head has only ever seen the grammar's
-# words and constructions):
+# *but* is harder than no structure at all.
+#
+# Concessive reviews score high for a reason the grammar gives away: the conceded clause is always
+# *good* or *bad* and the deciding one an aspect adjective (*salty*, *noisy*), so which adjective
+# decides is known from the words alone (the rule printed above gets every one right), and a bag of
+# word meanings suffices.
+#
+# Chapter 5's remedy for what frozen features miss is fine-tuning the encoder itself. Applied to
+# new inputs, including two outside the grammar (read the probabilities critically: the head has
+# only ever seen the grammar's words and constructions):
 
 # %% id="c008"
 # NBVAL_IGNORE_OUTPUT
@@ -364,9 +367,10 @@ assert code_ppl < np.exp(unigram_nll) / 3 < untrained_ppl, (code_ppl, unigram_nl
 # an unfinished but so far valid program, what Python's own interactive prompt decides with
 # `codeop.compile_command` before it asks for another line with `...`. An **empty** completion (the
 # model's first line is not indented, so the function ends at once) fails both checks: a bare `def
-# f():` is "unfinished but valid" to `codeop`, and we do not count that as writing code. Both
-# checks can be passed by a string alone: a function whose body is only a docstring parses, and
-# *any* text after an opening `"""` is "unfinished but valid". So we also count the stricter
+# f():` is "unfinished but valid" to `codeop`, and we do not count that as writing code.
+#
+# Both checks can be passed by a string alone: a function whose body is only a docstring parses,
+# and *any* text after an opening `"""` is "unfinished but valid". So we also count the stricter
 # versions: a completion that parses **and has a statement that is not a string**, and one with no
 # syntax error **and some code outside string literals** (names, numbers or operators, found by
 # Python's `tokenize`; the rest of a string left open is all string).
