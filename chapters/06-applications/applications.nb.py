@@ -505,21 +505,21 @@ for name, shares in code_scores.items():
           f"{shares[1]:.3f})   no syntax error {shares[2]:.3f} (with code outside strings "
           f"{shares[3]:.3f})")
 assert code_scores["code GPT"][2] > code_scores["untrained GPT"][2] + 0.15, code_scores
-assert code_scores["code GPT"][3] < code_scores["code GPT"][2], code_scores   # strings pass too
+assert code_scores["code GPT"][3] < code_scores["code GPT"][2] / 2, code_scores  # mostly strings
 
 
 # %% [markdown] id="c018"
-# Honest reading (the count of each verdict and the four shares are printed above): a minute of
-# training teaches a 2-layer model the *look* of Python (keywords, `self.`, brackets, indentation)
-# well enough that a fair share of its completions contain no syntax error, far more than the
-# untrained model's. The lenient check flatters it, though: many of those passes are only a string,
-# a docstring opened and then filled with Python-looking words, which `codeop` must accept because
-# a string may hold anything (the first examples above). Counting only completions with code
-# outside strings lowers the share (printed), and the model almost never finishes a function that
-# parses with a real statement in it; what it writes means little. Codex's largest model is about
-# $10^5$ times this one (printed above), and code models are judged by running their code against
-# unit tests (HumanEval's *pass@k*, the chance that one of $k$ samples passes; exercise 4 estimates
-# it), not by parsing: parsing is a floor, not a proof.
+# Honest reading (the count of each verdict and the four shares are printed above): the lenient
+# check mostly measured something else. Every one of the 28 completions with "no syntax error so
+# far" is text inside a string the model opened (a docstring, in the first example), and 4 of the 8
+# that parse have only a docstring for a body; `codeop` and `ast` must accept them, because a
+# string may hold anything. Counting only completions with code outside strings, the code GPT's
+# share falls from 0.324 to 0.036, 4 of the 111 functions. A minute of training teaches a 2-layer
+# model the *layout* of Python (indentation, docstrings, keywords, `self.`), far beyond the
+# untrained model, but it almost never writes a body that parses, and what it writes means little.
+# Codex's largest model is about $10^5$ times this one (printed above), and code models are judged
+# by running their code against unit tests (HumanEval's *pass@k*, the chance that one of $k$
+# samples passes; exercise 4 estimates it), not by parsing: parsing is a floor, not a proof.
 #
 # ### Sentences from a grammar
 #
@@ -1433,11 +1433,11 @@ assert flipped > 0.8 and summary_scores(reversed_reference, reports[0])[4]
 # one-line rule. On reports this regular, picking the right sentences is the whole job. And many of
 # SmolLM2's summaries (the "reverses the vote" column) say the council voted *against* the
 # building, the opposite of the report, in nearly the reference's own words. Others invent a number
-# (the "invents a number" column): a wait of so many months, where the report says only "years", or
-# a figure the report does not hold. ROUGE hardly notices either: the reference itself, with its
-# vote reversed, scores a ROUGE-L above 0.8 (printed above). This is why summaries are also judged
-# for **faithfulness（忠实性）** (does every claim follow from the source?) by people or by a second
-# model, and why a metric of shared words is a floor, not a verdict.
+# (the "invents a number" column): a wait of so many months or years, where every report says only
+# "years" (three of the four summaries printed above). ROUGE hardly notices either: the reference
+# itself, with its vote reversed, scores a ROUGE-L above 0.8 (printed above). This is why summaries
+# are also judged for **faithfulness（忠实性）** (does every claim follow from the source?) by people or
+# by a second model, and why a metric of shared words is a floor, not a verdict.
 #
 # ### Retrieval-augmented generation（检索增强生成）
 #
