@@ -41,6 +41,7 @@ EXERCISES = [
     ("06-applications",      "check_modified_precision",   "clipped_matches"),
     ("06-applications",      "check_aer",                  "aer"),
     ("06-applications",      "check_recall",               "recall_per_class"),
+    ("06-applications",      "check_pass_at_k",            "pass_at_k"),
     ("07-efficiency",        "check_quantize_int8",        "quantize_int8"),
     ("07-efficiency",        "check_kv_cache_bytes",       "kv_cache_bytes"),
     ("07-efficiency",        "check_training_flops",       "training_flops"),

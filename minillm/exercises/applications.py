@@ -6,9 +6,11 @@ exception, so "Run All" goes through an unsolved chapter.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from minillm.exercises import as_numbers, close, try_answer, verdict
+from minillm.exercises import as_float, as_numbers, close, try_answer, verdict
 from minillm.metrics import alignment_error_rate, modified_precision, per_class_recall
 
 # (candidate, reference) token lists: repeated words, a perfect match, no match at all
@@ -35,7 +37,7 @@ CONFUSION = np.array([[40, 10, 0], [5, 25, 20], [0, 0, 30]])
 def check_modified_precision(clipped_matches):
     """Exercise 1: clipped_matches(candidate, reference, n) -> (clipped matches, n-grams)."""
     for candidate, reference in PRECISION_CASES:
-        for n in (1, 2):
+        for n in (1, 2, 3):                      # n = 3: "a b" is shorter than n, no n-grams
             answer, hint = try_answer(clipped_matches, list(candidate), list(reference), n)
             if hint:
                 return verdict(False, hint)
@@ -81,9 +83,9 @@ def check_aer(aer):
             1 - precision: "AER uses precision and recall together, not 1 - precision.",
             1 - recall: "AER uses precision and recall together, not 1 - recall.",
             1 - 2 * precision * recall / (precision + recall) if precision + recall else 1.0:
-                "close: that is 1 - F1 of precision |A∩P|/|A| and recall |A∩S|/|S|. Och & Ney "
-                "add the two counts instead: 1 - (|A∩S| + |A∩P|) / (|A| + |S|), which equals "
-                "1 - F1 when P = S.",
+                "close: that is 1 - F1 of precision |A∩P|/|A| and recall |A∩S|/|S|, the "
+                "harmonic mean of two ratios. Och & Ney add the two counts instead, over the sum "
+                "of the two denominators (the two agree only when P = S).",
         }
         for value, mistake in wrong.items():
             if close(np.float64(answer), np.float64(value)):
@@ -121,3 +123,54 @@ def check_recall(recall_per_class):
                               "one number per class, for any matrix you are given.")
     want = per_class_recall(CONFUSION)
     return verdict(True, "", f"Recall per class: {np.round(want, 3).tolist()}.")
+
+
+# ---- exercise 4: the unbiased pass@k estimator ---------------------------------------------
+# (n samples, c of them pass, k): small cases, every sample failing or passing, c close to n
+# (fewer than k failures: some passing sample is always drawn), and Codex's n = 200
+PASS_CASES = [(10, 3, 1), (10, 3, 2), (10, 0, 5), (10, 10, 5), (5, 3, 3), (20, 5, 10),
+              (200, 13, 100), (200, 1, 10)]
+
+
+def _pass_at_k(n, c, k):
+    """1 - C(n - c, k) / C(n, k): the chance that k of the n samples, drawn without
+    replacement, hold at least one that passes (Chen et al., 2021)."""
+    return 1 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def check_pass_at_k(pass_at_k):
+    """Exercise 4: pass_at_k(n, c, k) -> float, the unbiased estimate of pass@k from n samples
+    of which c pass. Its hints name the usual mistakes; a simulation confirms the right one."""
+    for n, c, k in PASS_CASES:
+        answer, hint = try_answer(pass_at_k, n, c, k)
+        if hint:
+            return verdict(False, hint)
+        got = as_float(answer)
+        if got is None:
+            return verdict(False, f"return one number, not {type(answer).__name__}.")
+        want = _pass_at_k(n, c, k)
+        if close(np.float64(got), np.float64(want)):
+            continue
+        wrong = {  # a mistake: its hint
+            1 - (1 - c / n) ** k:
+                "that is 1 - (1 - c/n)^k, the chance for k draws *with* replacement: it may "
+                "draw the same sample twice, and as an estimate from n samples it is biased "
+                "low. Draw k different samples of the n.",
+            c / n: "c/n is pass@1; pass@k asks that at least one of k samples passes.",
+            min(1.0, k * c / n): "chances of 'at least one' do not add up: compute the chance "
+                                 "that all k fail, and take its complement.",
+            math.comb(n - c, k) / math.comb(n, k):
+                "that is the chance that all k samples fail: pass@k is its complement.",
+        }
+        for value, mistake in wrong.items():
+            if close(np.float64(got), np.float64(value)):
+                return verdict(False, mistake)
+        return verdict(False, f"for n={n}, c={c}, k={k} expected {want:.4f}, got {got:.4f}: "
+                       "count the ways to choose k samples among the n - c that fail.")
+    rng = np.random.default_rng(0)
+    n, c, k = 20, 5, 4
+    drawn = np.array([rng.permutation(n)[:k] for _ in range(20_000)])
+    simulated = (drawn < c).any(axis=1).mean()       # samples 0 .. c-1 are the ones that pass
+    return verdict(True, "", f"Unbiased pass@k. For n={n}, c={c}, k={k} yours gives "
+                   f"{pass_at_k(n, c, k):.3f}; drawing {k} of the {n} samples 20,000 times "
+                   f"finds a passing one in {simulated:.3f} of the draws.")
