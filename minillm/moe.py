@@ -8,9 +8,11 @@ A Switch / GShard-style MoE layer replaces a Transformer block's feed-forward ne
 
 Only k experts run per token, so a model with n experts has n times the feed-forward weights
 but the compute of k. The gates carry the language-model loss's gradient into the router.
-A load-balancing loss n * sum_i f_i * P_i (f_i: share of routed tokens sent to expert i,
-P_i: mean router probability of expert i) is smallest (1.0) when the experts share the tokens
-evenly; without it, a router tends to send most tokens to a few experts.
+A load-balancing loss n * sum_i f_i * P_i (f_i: share of the tokens * k assignments sent to
+expert i, P_i: mean router probability of expert i) is 1.0 when routing and probabilities are
+both uniform and at most n (one expert takes every token with probability 1); it pushes towards
+balance, but is not a measure of it (it can fall below 1.0). Without it, a router tends to send
+most tokens to a few experts.
 
 `use_moe(model, n_experts, k)` puts an MoEFeedForward into every layer of a DecoderLM (or any
 model whose layers call `self.ff(h)`); after a forward pass, `moe_aux_loss(model)` sums the
@@ -43,12 +45,15 @@ def top_k_routing(logits, k):
 
 
 def load_balancing_loss(probs, experts):
-    """n_experts * sum_i f_i * P_i (Switch Transformer, GShard).
+    """n_experts * sum_i f_i * P_i (Switch Transformer's loss; f_i counts all k choices).
 
     probs: (tokens, n_experts) router probabilities; experts: (tokens, k) chosen experts.
-    f_i = share of the tokens * k assignments that went to expert i (not differentiable);
-    P_i = mean of probs[:, i] (differentiable: the gradient pushes probability away from busy
-    experts). 1.0 when both are uniform; up to n_experts when one expert takes everything.
+    f_i = share of the tokens * k assignments that went to expert i (a count of top-k choices:
+    piecewise constant, so no gradient); P_i = mean of probs[:, i] (differentiable: the gradient
+    n_experts * f_i pushes probability away from busy experts). With k = 1 this is Switch's loss;
+    GShard's auxiliary loss counts only each token's first (top-1) expert in f_i, whatever k.
+    1.0 when both are uniform; at most n_experts, reached when one expert takes every token
+    with probability 1.
     """
     n_experts = probs.shape[-1]
     counts = torch.bincount(experts.flatten(), minlength=n_experts).to(probs.dtype)

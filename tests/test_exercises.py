@@ -53,7 +53,7 @@ EXERCISES = [
     ("09-experts",           "check_route",                "route"),
     ("09-experts",           "check_balance_loss",         "balance_loss"),
     ("09-experts",           "check_patchify",             "patchify_2x2"),
-    ("09-experts",           "check_moe_params",           "moe_params"),
+    ("09-experts",           "check_moe_lm_params",        "moe_lm_params"),
     ("10-real-llm",          "check_bits_per_weight",      "bits_per_weight"),
     ("10-real-llm",          "check_contextual_threshold", "contextual_threshold"),
     ("10-real-llm",          "check_decode_q8_0",          "decode_q8_0_block"),

@@ -29,8 +29,11 @@ def patchify_2x2(image):
     return blocks.transpose(0, 2, 1, 3).reshape(16, 4)
 
 
-def moe_params(d_model, d_ff, n_experts, k):
-    """Exercise 4: (all weights of the MoE layer, the weights one token uses)."""
-    expert = (d_model * d_ff + d_ff) + (d_ff * d_model + d_model)
-    router = d_model * n_experts
-    return n_experts * expert + router, k * expert + router
+def moe_lm_params(d_model, d_ff, n_layers, n_experts, k, n_heads, n_kv_heads, vocab_size):
+    """Exercise 4: (all weights of a Mixtral-style model, the weights one token uses)."""
+    d_head = d_model // n_heads
+    attention = 2 * d_model * d_model + 2 * d_model * n_kv_heads * d_head   # q, o; k, v
+    expert = 3 * d_model * d_ff                                             # SwiGLU: gate, up, down
+    router, norms = d_model * n_experts, 2 * d_model
+    shared = n_layers * (attention + router + norms) + d_model + 2 * vocab_size * d_model
+    return shared + n_layers * n_experts * expert, shared + n_layers * k * expert
