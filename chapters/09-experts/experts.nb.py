@@ -23,9 +23,8 @@
 #
 # Every model here is tiny (2 layers, 64-dimensional; the ViT 32) and trains for a few hundred steps, so the
 # numbers are small-scale evidence, not a benchmark. "Run all" takes a few minutes on a laptop CPU
-# with nothing else running, nearly all of it training (the course's CI, on 2 cores, ran the
-# previous version of this chapter in about 1.5 minutes). It slows down a lot when other programs
-# share the cores: this version took about 20 minutes with another notebook running alongside.
+# with nothing else running, nearly all of it training; other programs sharing the cores slow it
+# down a lot.
 
 # %% id="minillm-setup"
 # Setup: on Colab (or any Python without minillm) install the course's library
