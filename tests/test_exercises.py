@@ -46,6 +46,7 @@ EXERCISES = [
     ("07-efficiency",        "check_kv_cache_bytes",       "kv_cache_bytes"),
     ("07-efficiency",        "check_training_flops",       "training_flops"),
     ("07-efficiency",        "check_prune_mask",           "prune_mask"),
+    ("07-efficiency",        "check_kd_loss",              "kd_loss"),
     ("08-interpretability",  "check_previous_token_score", "previous_token_score"),
     ("08-interpretability",  "check_induction_score",      "induction_score"),
     ("08-interpretability",  "check_number_mask",          "number_mask"),
