@@ -799,7 +799,7 @@ assert 2.9 < number_after(flops, "training / forward =") < 3.1, \
     "a training step costs three forward passes"
 
 # %% [markdown] id="faq-29"
-# (Chapter 7 §4 also sweeps five model sizes on one number of training tokens, fits the power
+# ([Chapter 7 §6](../07-efficiency/efficiency.ipynb) sweeps five model sizes on one number of training tokens, fits the power
 # law of loss against parameters, and compares three sizes at one compute budget: read it for the
 # scaling laws themselves.)
 #
