@@ -243,7 +243,7 @@ print(repr(untrained_sample))
 # > it, the cell under it checks it, and the box gives the correction.)
 # >
 # > **原文** (its formula for GPT): $P(y \mid x) = \prod_t P(y_t \mid y_{<t}, x)$, with an input $x$
-# > and an output $y$, as the model's objective.
+# > and an output $y$.
 # >
 # > **实测** (the cell below): the formula holds for a GPT given a prompt $x$. `DecoderLM` reads one
 # > token stream (an `EncoderDecoder` reads two); the prompt's scores do not change when a
@@ -253,8 +253,8 @@ print(repr(untrained_sample))
 # > **改正:** the conditional is right, but it is not what a GPT is pretrained on, and not what
 # > sets it apart. GPT pretrains on the joint probability of one stream,
 # > $P(x_1 \dots x_T) = \prod_t P(x_t \mid x_{<t})$ (section 1), and the conditional for any prompt
-# > comes with it (GPT-1's fine-tuning, and instruction tuning in chapter 5, train exactly that
-# > conditional). What makes a model an encoder–decoder is not the formula but where $x$ goes: a
+# > comes with it (instruction tuning, chapter 5, trains exactly that conditional: the loss on the
+# > response only). What makes a model an encoder–decoder is not the formula but where $x$ goes: a
 # > separate encoder reads it and the decoder reaches it through cross-attention (T5, section 4;
 # > translation, chapter 6), while in a GPT $x$ and $y$ are one stream under one causal mask.
 
@@ -294,7 +294,7 @@ assert "src_ids" not in inspect.signature(DecoderLM.forward).parameters
 # and the batch for each step. Every 200 steps it scores the validation windows; the plot redraws as
 # it goes, and the cell prints how long it took on your machine. One check to read off the plot: the
 # first loss is $\ln 1000 \approx 6.9$, the cross-entropy of a uniform guess among the 1000 tokens,
-# which is what a model with small random weights makes (the claims below the next cell assert it).
+# which is what a model with small random weights makes (asserted with the perplexity claims after training).
 
 # %% id="cell-11"
 # NBVAL_IGNORE_OUTPUT
@@ -1053,8 +1053,8 @@ assert all(claims.values())
 # context on both sides. But this is not RoBERTa's main comparison: our pairs of single sentences
 # with NSP are the set-up RoBERTa found worse. In BERT the NSP head learned its task (97–98%
 # accuracy, the BERT paper reports); here it never learns: its held-out accuracy is a coin flip and
-# its loss ln 2, and in training its term stays at ln 2 from the first step to the last (the orange
-# line; all printed above). Its term only adds a gradient that carries nothing about the pairs; the
+# its loss ln 2, and in training its term stays at ln 2 (every 20-step mean within 0.03 of it: the
+# orange line; all printed above). Its term only adds a gradient that carries nothing about the pairs; the
 # run with it pays more on its MLM term too (the blue line) and fills in fewer held-out holes than
 # the run without (one seed per arm, so the size of that gap is not measured). Why does the head not
 # learn? Its tokens are characters, each sentence is cut after 48 of them, the answer must pass
@@ -1557,7 +1557,8 @@ from minillm.exercises.pretraining import (
 # replacement per token. Token $i$ is picked when `u_pick[i] < 0.15`; a picked token becomes
 # `mask_id` when `u_action[i] < 0.8`, `random_ids[i]` when `0.8 <= u_action[i] < 0.9`, and stays
 # otherwise. Return `(inputs, labels)`: lists, `labels[i]` the original id where picked, `-100`
-# elsewhere. (The checker feeds your function the very numbers `mask_tokens` draws, and compares.)
+# elsewhere. (The checker feeds your function the very numbers `mask_tokens` draws, and compares.) Before you
+# write it, say why 10% of the picked tokens stay as they are (section 3).
 
 # %% id="cell-70"
 def mask_one(ids, u_pick, u_action, random_ids, mask_id):
@@ -1645,7 +1646,9 @@ check_nsp_rule(predict_is_next, nsp_texts)
 # token): chapter 7, §4. Training on several processes: chapter 7, §5. A real pretrained model,
 # loaded from its file and run in the course's own classes: chapter 10. Data at scale
 # (deduplication, quality filtering) and the engineering of long runs (mixed precision, gradient
-# accumulation, restarting after a loss spike) are beyond this course's CPU budget.
+# accumulation, restarting after a loss spike) are beyond this course's CPU budget. Other objectives, named here only: the prefix LM (UniLM; one
+# of T5's comparisons), whose prefix is read both ways and the rest causally; UL2's mixture of
+# denoisers; whole-word and span masking for BERT (SpanBERT); and ELECTRA's replaced-token detection.
 #
 # **References.** Radford et al., *Improving Language Understanding by Generative Pre-Training*
 # (2018) · Devlin et al., *BERT* (2019) · Liu et al., *RoBERTa* (2019) · Lan et al., *ALBERT*
