@@ -294,7 +294,8 @@ assert "src_ids" not in inspect.signature(DecoderLM.forward).parameters
 # and the batch for each step. Every 200 steps it scores the validation windows; the plot redraws as
 # it goes, and the cell prints how long it took on your machine. One check to read off the plot: the
 # first loss is $\ln 1000 \approx 6.9$, the cross-entropy of a uniform guess among the 1000 tokens,
-# which is what a model with small random weights makes (asserted with the perplexity claims after training).
+# which is what a model with small random weights makes (asserted with the perplexity claims after
+# training).
 
 # %% id="cell-11"
 # NBVAL_IGNORE_OUTPUT
@@ -923,14 +924,15 @@ assert abs(shares["-> <mask>"] - 0.8) < 0.02 and abs(shares["-> unchanged"] - 0.
 #
 # Does NSP help? The evidence at scale goes both ways. BERT's own ablation (Devlin et al., 2019)
 # found that removing NSP hurt on QNLI, MNLI and SQuAD. RoBERTa (Liu et al., 2019) trained BERT
-# again with its inputs packed differently (full sentences from one document, up to 512 tokens)
-# and found that without NSP the results matched or slightly improved. It also tried NSP on pairs of
+# again with its inputs packed differently (full sentences from one document, up to 512 tokens) and
+# found that without NSP the results matched or slightly improved. It also tried NSP on pairs of
 # single natural sentences, which is what this section does, and found them worse than BERT's pairs
-# of multi-sentence segments. We can run a comparison on our data: two `MaskedLMModel`s (an `Encoder` with a masked-LM head tied to
-# its token embedding, and an NSP head on `[CLS]`) start from the same weights and see the same
-# masked pairs for 300 steps; one adds the NSP loss, the other does not (`masked_lm_loss` adds it
-# only when the batch has `is_next`). The training loss below is `masked_lm_loss` computed in its
-# two parts, the MLM term and the NSP term, and each is recorded at every step. Like every model of this chapter, our "BERT" is built with
+# of multi-sentence segments. We can run a comparison on our data: two `MaskedLMModel`s (an
+# `Encoder` with a masked-LM head tied to its token embedding, and an NSP head on `[CLS]`) start
+# from the same weights and see the same masked pairs for 300 steps; one adds the NSP loss, the
+# other does not (`masked_lm_loss` adds it only when the batch has `is_next`). The training loss
+# below is `masked_lm_loss` computed in its two parts, the MLM term and the NSP term, and each is
+# recorded at every step. Like every model of this chapter, our "BERT" is built with
 # `TransformerConfig.llama_like` (rotary positions, SwiGLU, RMSNorm), not with BERT's own learned
 # positions, GELU and LayerNorm: the objective is what this section is about.
 
@@ -1054,12 +1056,12 @@ assert all(claims.values())
 # with NSP are the set-up RoBERTa found worse. In BERT the NSP head learned its task (97–98%
 # accuracy, the BERT paper reports); here it never learns: its held-out accuracy is a coin flip and
 # its loss ln 2, and in training its term stays at ln 2 (every 20-step mean within 0.03 of it: the
-# orange line; all printed above). Its term only adds a gradient that carries nothing about the pairs; the
-# run with it pays more on its MLM term too (the blue line) and fills in fewer held-out holes than
-# the run without (one seed per arm, so the size of that gap is not measured). Why does the head not
-# learn? Its tokens are characters, each sentence is cut after 48 of them, the answer must pass
-# through the single `[CLS]` vector, and 300 steps are few. Is NSP hard, then? Look at what
-# separates its two classes:
+# orange line; all printed above). Its term only adds a gradient that carries nothing about the
+# pairs; the run with it pays more on its MLM term too (the blue line) and fills in fewer held-out
+# holes than the run without (one seed per arm, so the size of that gap is not measured). Why does
+# the head not learn? Its tokens are characters, each sentence is cut after 48 of them, the answer
+# must pass through the single `[CLS]` vector, and 300 steps are few. Is NSP hard, then? Look at
+# what separates its two classes:
 
 # %% id="cell-49"
 def words(sentence):
@@ -1285,12 +1287,12 @@ assert all(claims.values())
 # twice with different dropout masks (`minillm.objectives.simcse_loss`). *Supervised*: pairs from
 # natural-language-inference data, a sentence and one it entails as the positive, and a sentence it
 # contradicts as a *hard negative* (close in words, far in meaning). Our grammar corpus has perfect
-# meaning pairs, an English sentence and its Chinese translation, so we train a supervised kind
-# with positives only (the in-batch negatives, no hard ones), across languages: one `Encoder` for
-# both, mean-pooled. Nothing else links the two scripts; only the loss can. The held-out sentences are kept
-# out of training by construction: a test sentence that also occurs among the training sentences
-# is dropped, and the cell asserts that `minillm.tasks.overlap` (the test sentences found in
-# training) finds none.
+# meaning pairs, an English sentence and its Chinese translation, so we train a supervised kind with
+# positives only (the in-batch negatives, no hard ones), across languages: one `Encoder` for both,
+# mean-pooled. Nothing else links the two scripts; only the loss can. The held-out sentences are
+# kept out of training by construction: a test sentence that also occurs among the training
+# sentences is dropped, and the cell asserts that `minillm.tasks.overlap` (the test sentences found
+# in training) finds none.
 
 # %% [markdown] id="e18-box"
 # > **原文 vs 实测** · article 004 §5.2
@@ -1557,8 +1559,8 @@ from minillm.exercises.pretraining import (
 # replacement per token. Token $i$ is picked when `u_pick[i] < 0.15`; a picked token becomes
 # `mask_id` when `u_action[i] < 0.8`, `random_ids[i]` when `0.8 <= u_action[i] < 0.9`, and stays
 # otherwise. Return `(inputs, labels)`: lists, `labels[i]` the original id where picked, `-100`
-# elsewhere. (The checker feeds your function the very numbers `mask_tokens` draws, and compares.) Before you
-# write it, say why 10% of the picked tokens stay as they are (section 3).
+# elsewhere. (The checker feeds your function the very numbers `mask_tokens` draws, and compares.)
+# Before you write it, say why 10% of the picked tokens stay as they are (section 3).
 
 # %% id="cell-70"
 def mask_one(ids, u_pick, u_action, random_ids, mask_id):
@@ -1641,14 +1643,15 @@ check_nsp_rule(predict_is_next, nsp_texts)
 # (in-context learning, GPT-3). Encoders remain where one vector per text is wanted (retrieval,
 # section 5), and encoder–decoders where an input is rewritten (translation).
 #
-# **Not in this chapter.** How loss falls with model size, data and compute (scaling laws,
-# Kaplan et al. 2020 and "Chinchilla", and a compute budget of about 6 FLOPs per weight per
-# token): chapter 7, §4. Training on several processes: chapter 7, §5. A real pretrained model,
-# loaded from its file and run in the course's own classes: chapter 10. Data at scale
-# (deduplication, quality filtering) and the engineering of long runs (mixed precision, gradient
-# accumulation, restarting after a loss spike) are beyond this course's CPU budget. Other objectives, named here only: the prefix LM (UniLM; one
-# of T5's comparisons), whose prefix is read both ways and the rest causally; UL2's mixture of
-# denoisers; whole-word and span masking for BERT (SpanBERT); and ELECTRA's replaced-token detection.
+# **Not in this chapter.** How loss falls with model size, data and compute (scaling laws, Kaplan et
+# al. 2020 and "Chinchilla", and a compute budget of about 6 FLOPs per weight per token): chapter 7,
+# §4. Training on several processes: chapter 7, §5. A real pretrained model, loaded from its file
+# and run in the course's own classes: chapter 10. Data at scale (deduplication, quality filtering)
+# and the engineering of long runs (mixed precision, gradient accumulation, restarting after a loss
+# spike) are beyond this course's CPU budget. Other objectives, named here only: the prefix LM
+# (UniLM; one of T5's comparisons), whose prefix is read both ways and the rest causally; UL2's
+# mixture of denoisers; whole-word and span masking for BERT (SpanBERT); and ELECTRA's
+# replaced-token detection.
 #
 # **References.** Radford et al., *Improving Language Understanding by Generative Pre-Training*
 # (2018) · Devlin et al., *BERT* (2019) · Liu et al., *RoBERTa* (2019) · Lan et al., *ALBERT*
