@@ -302,12 +302,12 @@ assert "src_ids" not in inspect.signature(DecoderLM.forward).parameters
 # not compared by nbval: a progress bar and a live plot; the claims are asserted below
 gpt_train_cfg = TrainConfig(steps=800, batch_size=BATCH, lr=6e-3, warmup_steps=50,
                             weight_decay=0.5, eval_every=200, seed=0, device="cpu")
-c = gpt_train_cfg
+recipe = gpt_train_cfg
 n_decayed = sum(p.ndim >= 2 for p in gpt.parameters())          # what make_optimizer decays
-print(f"AdamW betas {c.betas}, weight decay {c.weight_decay} on {n_decayed} matrices and "
-      f"embeddings (not on the {sum(p.ndim < 2 for p in gpt.parameters())} norm gains), gradient "
-      f"norm clipped to {c.grad_clip}; lr: {c.warmup_steps} steps of warm-up to {c.lr}, then a "
-      f"cosine to {c.min_lr_ratio:.0%} of it")
+print(f"AdamW betas {recipe.betas}, weight decay {recipe.weight_decay} on {n_decayed} matrices "
+      f"and embeddings (not on the {sum(p.ndim < 2 for p in gpt.parameters())} norm gains), "
+      f"gradient norm clipped to {recipe.grad_clip}; lr: {recipe.warmup_steps} steps of warm-up "
+      f"to {recipe.lr}, then a cosine to {recipe.min_lr_ratio:.0%} of it")
 started = time.perf_counter()
 gpt_history = train(gpt, causal_lm_loss,
                     batches_by_step(lambda: causal_lm_batches(train_ids, SEQ_LEN, BATCH, seed=0)),
