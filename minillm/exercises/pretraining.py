@@ -182,6 +182,10 @@ def _nucleus_hint(answer, probs, top_p):
         return "renormalise: the kept probabilities must sum to 1."
     kept = answer > 0
     expected_kept = _nucleus(probs, top_p) > 0
+    if kept.sum() == expected_kept.sum() + 1:
+        return "you kept one token too many. When the total reaches top_p exactly (0.4 + 0.3 " \
+               "with top_p = 0.7), stop there: keep a token while the total BEFORE it is below " \
+               "top_p. (The test `cumsum > top_p`, shifted by one, also keeps the next token.)"
     if kept.sum() == expected_kept.sum() - 1:
         return "keep the token whose probability makes the total reach top_p, too (with top_p " \
                "= 0.6 and probabilities 0.4, 0.3, ... keep both)."
@@ -190,7 +194,7 @@ def _nucleus_hint(answer, probs, top_p):
 
 
 # ---- exercise 4: NSP by shared words, better than the overlap rule --------------------------
-NSP_MARGIN = 0.05        # how far the learner's rule must beat the best overlap threshold
+NSP_MARGIN = 0.03        # how far the learner's rule must beat the best overlap threshold
 TOO_GOOD = 0.95          # no rule that reads only words gets near this on the chapter's pairs
 
 
@@ -198,16 +202,33 @@ def _words(sentence):
     return set(re.findall(r"[a-z]+", sentence.lower()))
 
 
-def best_overlap_accuracy(pairs):
-    """(accuracy, threshold): the chapter's Jaccard word-overlap rule at its best threshold.
+def distinct_pairs(pairs):
+    """The pairs [(a, b, is_next), ...] without repeats, in their first order.
 
-    `overlap(a, b) > t` for t = 0, 0.01, ..., 0.5, scored on the pairs themselves: the baseline
-    as generous as it can be.
+    nsp_pairs draws with replacement, and a few topics hold only so many consecutive sentences:
+    among the chapter's 2000 pairs the real next pairs repeat, so the checker scores each pair once.
     """
+    return list(dict.fromkeys((a, b, bool(is_next)) for a, b, is_next in pairs))
+
+
+def balanced_accuracy(answers, labels):
+    """The mean of the accuracy on the real next pairs and on the random ones (0.5 for a rule
+    that always gives the same answer, whatever the share of each class)."""
+    answers, labels = np.asarray(answers, dtype=bool), np.asarray(labels, dtype=bool)
+    return float((answers[labels].mean() + (~answers[~labels]).mean()) / 2)
+
+
+def best_overlap_accuracy(pairs):
+    """(balanced accuracy, threshold): the chapter's word-overlap rule at its best threshold.
+
+    `overlap(a, b) > t` for t = 0, 0.01, ..., 0.5, scored on the distinct pairs themselves: the
+    baseline as generous as it can be.
+    """
+    pairs = distinct_pairs(pairs)
     overlaps = np.array([len(_words(a) & _words(b)) / max(1, len(_words(a) | _words(b)))
                          for a, b, _ in pairs])
-    labels = np.array([bool(is_next) for _, _, is_next in pairs])
-    scores = [(float(((overlaps > t) == labels).mean()), t)
+    labels = [is_next for _, _, is_next in pairs]
+    scores = [(balanced_accuracy(overlaps > t, labels), t)
               for t in np.round(np.arange(0, 0.51, 0.01), 2)]
     return max(scores)
 
@@ -221,12 +242,15 @@ def _reordered(sentence, generator):
 def check_nsp_rule(predict_is_next, pairs):
     """Exercise 4: predict_is_next(a, b) -> bool, scored on pairs = [(a, b, is_next), ...].
 
-    A rule that reads words must give the same answer when the words of each sentence come in
-    another order (a table of the pairs' labels does not); it passes when it beats the chapter's
-    word-overlap rule at its best threshold by NSP_MARGIN, and is not suspiciously perfect.
+    Each distinct pair counts once, and the score is the balanced accuracy (real next pairs and
+    random pairs weigh the same). A rule that reads words must give the same answer when the
+    words of each sentence come in another order (a table of the pairs' labels does not); it
+    passes when it beats the chapter's word-overlap rule at its best threshold by NSP_MARGIN,
+    and is not suspiciously perfect.
     """
     if is_unanswered(predict_is_next):
         return verdict(False, TODO)
+    pairs = distinct_pairs(pairs)
     answers = []
     for a, b, _ in pairs:
         answer, hint = try_answer(predict_is_next, a, b)
@@ -248,20 +272,24 @@ def check_nsp_rule(predict_is_next, pairs):
                        "when the words of each sentence were put in another order. Use only the "
                        "words the two sentences share, not their order, and not a table of the "
                        "labels of `nsp_texts` or of which sentence follows which in the text.")
-    accuracy = float(np.mean([answer == bool(is_next)
-                              for answer, (_, _, is_next) in zip(answers, pairs)]))
+    labels = np.array([is_next for _, _, is_next in pairs])
+    answers = np.array(answers)
+    accuracy = balanced_accuracy(answers, labels)
+    parts = (f"right on {answers[labels].mean():.1%} of the {labels.sum()} real next pairs and "
+             f"{(~answers[~labels]).mean():.1%} of the {(~labels).sum()} random ones: balanced "
+             f"accuracy {accuracy:.1%}")
     if accuracy > TOO_GOOD:
-        return verdict(False, f"{accuracy:.0%} is more than shared words can tell: is your rule "
+        return verdict(False, f"{parts}. That is more than shared words can tell: is your rule "
                        "reading the labels (of `nsp_texts`, or the source text) rather than the "
                        "words?")
     baseline, threshold = best_overlap_accuracy(pairs)
     if accuracy < baseline + NSP_MARGIN:
-        return verdict(False, f"your rule is right on {accuracy:.1%} of the pairs; the "
-                       f"word-overlap rule of section 3 gets {baseline:.1%} at its best threshold "
-                       f"({threshold}). Beat it by {NSP_MARGIN * 100:.0f} points. Not every "
-                       "shared word is evidence: which words do two sentences from different "
-                       "topics share anyway?")
-    return verdict(True, "", f"{accuracy:.1%} correct against {baseline:.1%} for the overlap rule "
+        return verdict(False, f"your rule is {parts}; the word-overlap rule of section 3 gets "
+                       f"{baseline:.1%} at its best threshold ({threshold}). Beat it by "
+                       f"{NSP_MARGIN * 100:.0f} points. Not every shared word is evidence: which "
+                       "words do two sentences from different topics share anyway? Leave them "
+                       "out, and see whether a pair still shares a word.")
+    return verdict(True, "", f"Your rule is {parts}, against {baseline:.1%} for the overlap rule "
                    "at its best threshold, without reading for meaning: a negative pair comes "
                    "from another topic, and topic is visible in the words that are not "
                    "everywhere.")
