@@ -1645,7 +1645,7 @@ check_nsp_rule(predict_is_next, nsp_texts)
 #
 # **Not in this chapter.** How loss falls with model size, data and compute (scaling laws, Kaplan et
 # al. 2020 and "Chinchilla", and a compute budget of about 6 FLOPs per weight per token): chapter 7,
-# §4. Training on several processes: chapter 7, §5. A real pretrained model, loaded from its file
+# §6. Training on several processes: chapter 7, §5. A real pretrained model, loaded from its file
 # and run in the course's own classes: chapter 10. Data at scale (deduplication, quality filtering)
 # and the engineering of long runs (mixed precision, gradient accumulation, restarting after a loss
 # spike) are beyond this course's CPU budget. Other objectives, named here only: the prefix LM
