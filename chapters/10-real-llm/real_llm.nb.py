@@ -696,9 +696,9 @@ file_reader = gguf.GGUFReader(str(path))      # opened once, for the check and t
 
 
 @torch.no_grad()
-def restore_file_weights():
+def restore_file_weights(reader):
     for name, module in layer_linears.items():
-        module.weight.copy_(gguf_llama_weight(file_reader, name, cfg))
+        module.weight.copy_(gguf_llama_weight(reader, name, cfg))
 
 
 def codes_span_0_to_15(tensor):               # every Q4_1 block (20 bytes) uses codes 0 and 15
@@ -721,7 +721,7 @@ for scheme, transform in schemes.items():
     replace_layer_weights(transform)
     per_char, _ = nats_per_char(model, tokenizer, window=1024)
     reply = "".join(chat(model, tokenizer, conversation, max_new_tokens=12))
-    restore_file_weights()
+    restore_file_weights(file_reader)
     quant_scores[scheme] = (bits_per_weight_of(scheme), per_char, reply)
 for scheme, (bits, per_char, reply) in quant_scores.items():
     print(f"{scheme:<22}{bits:>5.2f} bits/weight  {per_char:.3f} nats/char   {reply!r}")
