@@ -26,9 +26,11 @@
 # 10. **calibration（校准）** of its zero-shot answers;
 # 11. a sampling widget, and exercises.
 #
-# The model is loaded once (about 12 s) and kept; generation on a CPU runs at tens of tokens per
-# second at best (section 3 prints this machine's rate), so the chapter measures with teacher forcing (one forward pass scores every token of a
-# text) and generates only a few short answers.
+# The model is loaded once (about 12 s) and kept. Generation on a CPU is slow: every new token
+# reads every weight, so the rate depends on the machine's memory bandwidth and on what else its
+# cores are running at the time (section 3 prints this machine's rate, and why). So the chapter
+# measures with teacher forcing (one forward pass scores every token of a text) and generates only
+# a few short answers.
 
 # %% id="minillm-setup"
 # Setup: on Colab (or any Python without minillm) install the course's library
@@ -67,7 +69,7 @@ from torch import nn
 import minillm.np as mnp
 from minillm.attention import KVCache
 from minillm.chat import chat, chat_prompt
-from minillm.convert import gguf_llama_weight, max_abs_diff
+from minillm.convert import gguf_llama_weight, max_abs_diff, rope_pairs_to_halves
 from minillm.data import pydoc_corpus, split_documents
 from minillm.grammar import Grammar
 from minillm.interpret import ablate_heads, head_scores, induction_targets
@@ -181,8 +183,10 @@ del reader, tensors          # the parsed header is large; the model's loader re
 # The tokenizer is in the file too: a byte-level BPE of 49,152 tokens, the kind built in chapter 1,
 # read by `BPETokenizer.from_gguf`. `tests/test_smollm2.py` checks that it gives the same ids as
 # Hugging Face's tokenizer on the course's corpora and on random Unicode text. English words are
-# mostly one token each; Chinese, rare in SmolLM2's training data, falls apart mostly into single bytes
-# (`·` marks a space; a token that holds part of a character's UTF-8 bytes shows as `�`).
+# mostly one token each; Chinese, rare in SmolLM2's training data, falls apart into single bytes and
+# byte pairs, with only a few whole characters (counted below; a Chinese character is 3 bytes in
+# UTF-8). `·` marks a space; a token that holds part of a character's bytes shows as `�`, and a
+# byte pair can even straddle two characters (`��`).
 
 # %% id="ffe52049"
 model, tokenizer = load_smollm2()        # DecoderLM + BPETokenizer from the file, ~12 s, once
@@ -205,6 +209,20 @@ for language, text in sentences.items():
     print("   ", pieces(text))
 assert bytes_per_token["English"] > 2 * bytes_per_token["Chinese"]
 
+
+def token_kind(i):                   # a whole character (or more), or part of one's UTF-8 bytes
+    try:
+        tokenizer.token_bytes(i).decode("utf-8")
+        return "whole characters"
+    except UnicodeDecodeError:
+        return "single bytes" if len(tokenizer.token_bytes(i)) == 1 else "byte pairs"
+
+
+kinds = [token_kind(i) for i in tokenizer.encode(sentences["Chinese"])]
+counts = {kind: kinds.count(kind) for kind in ("single bytes", "byte pairs", "whole characters")}
+print("Chinese tokens:", ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+assert counts["whole characters"] < counts["byte pairs"] < counts["single bytes"]
+
 # %% [markdown] id="54db7d85"
 # A chat model still predicts the next token; a conversation is written as one text in the
 # template it was fine-tuned on (ChatML), and the model continues after the header of the
@@ -223,15 +241,24 @@ assert prompt_ids[0] == tokenizer.token_to_id("<|im_start|>")
 # %% [markdown] id="ee3dc039"
 # ## 3. In the course's own classes
 #
-# `load_smollm2` read the file (`minillm.convert.from_gguf_llama`: every tensor dequantized to
-# float32 by `minillm.np.quants`, renamed, and the query/key rows put back into the order our
-# rotary embedding uses: llama.cpp stores them permuted for its rotary layout, which rotates
-# neighbouring pairs of numbers, while minillm and Hugging Face rotate the first half of each head
-# against the second; for a head of four numbers $(x_0, x_1, x_2, x_3)$, minillm rotates the pairs
-# $(x_0, x_2)$ and $(x_1, x_3)$, llama.cpp the pairs in positions 0–1 and 2–3, so the file holds
-# the rows in the order 0, 2, 1, 3, and the loader undoes that) into a `DecoderLM`, the class of chapters 3–4, built from
-# `TransformerConfig.llama_like`: RMSNorm, SwiGLU, RoPE, tied embeddings, and 9 query heads
-# sharing 3 key/value heads.
+# `load_smollm2` read the file with `minillm.convert.from_gguf_llama`, in three steps:
+#
+# 1. every tensor is dequantized to float32 by `minillm.np.quants` (section 1's decoding);
+# 2. it is renamed: `blk.0.attn_q.weight` becomes `layers.0.self_attn.q_proj.weight`;
+# 3. the rows of the query and key matrices are reordered, head by head, for RoPE (chapter 3).
+#    RoPE rotates the numbers of a head in pairs. minillm and Hugging Face pair the first half of
+#    a head with the second: for a head of four numbers $(x_0, x_1, x_2, x_3)$ the pairs are
+#    $(x_0, x_2)$ and $(x_1, x_3)$. llama.cpp pairs neighbours: positions 0–1 and 2–3. So the file
+#    stores the rows of each head in the order 0, 2, 1, 3, and the loader puts row 0, 2, 1, 3 of
+#    the file at places 0, 1, 2, 3 (`minillm.convert.rope_pairs_to_halves`, printed below for
+#    two heads of four rows).
+#
+# The result is a `DecoderLM`, the class of chapters 3–4, built from `TransformerConfig.llama_like`:
+# RMSNorm, SwiGLU, RoPE, tied embeddings, and 9 query heads sharing 3 key/value heads.
+
+# %% id="e38509e2"
+file_rows = np.arange(8)                      # two heads of 4 rows, as the file stores them
+print("the file's rows 0..7 land in this order:", rope_pairs_to_halves(file_rows, 2).tolist())
 
 # %% id="7043eb6e"
 cfg = model.cfg
@@ -245,8 +272,11 @@ assert (cfg.n_heads, cfg.n_kv_heads, cfg.n_layers, cfg.d_model) == (9, 3, 30, 57
 assert n_weights == n_numbers                   # every number in the file is one of our weights
 
 # %% [markdown] id="04371444"
-# Is it the same model as the reference implementations? `tests/test_smollm2.py` runs Hugging Face's
-# `transformers` on the same file and finds our logits within $10^{-4}$ of theirs. Here we check the
+# Is it the same model as the reference implementations? `tests/test_smollm2.py` (its test
+# `test_logits_equal_hugging_faces_model_from_the_same_file`, marked slow) runs Hugging Face's
+# `transformers` on the same file and checks our logits within $10^{-4}$ of theirs on several
+# texts; it is not repeated here because loading a GGUF file into `transformers` takes longer than
+# this whole chapter. Here we check the
 # PyTorch twin against the course's NumPy reference (`minillm.np.decoder_lm`, written with plain
 # array operations) on a short prompt:
 
@@ -261,6 +291,44 @@ print(f"NumPy reference vs PyTorch twin, {check_ids.shape[1]} tokens x {cfg.voca
       f"logits: largest difference below 1e-4: {diff < 1e-4}")
 assert diff < 1e-4
 del params, np_logits
+
+# %% [markdown] id="86fd8383"
+# That check cannot catch a loading mistake, since both sides read the same converted weights.
+# What would step 3's mistake do? We put the query and key rows back in the file's order (the
+# inverse reordering), ask for the next token after the chat prompt followed by "The capital of
+# France is", then undo it:
+
+# %% id="1698fb7b"
+paris_ids = torch.tensor([tokenizer.encode(prompt + "The capital of France is",
+                                           allowed_special=True)])
+
+
+@torch.no_grad()
+def reorder_query_key_rows(order):          # order(rows, heads) -> the new order of the rows
+    for layer in model.layers:
+        for proj, heads in ((layer.self_attn.q_proj, cfg.n_heads),
+                            (layer.self_attn.k_proj, cfg.n_kv_heads)):
+            proj.weight.copy_(proj.weight[torch.from_numpy(order(proj.weight.shape[0], heads))])
+
+
+def to_file_order(rows, heads):
+    return np.argsort(rope_pairs_to_halves(np.arange(rows), heads))
+
+
+def to_our_order(rows, heads):
+    return rope_pairs_to_halves(np.arange(rows), heads)
+
+
+with torch.no_grad():
+    right = model(paris_ids)[0][0, -1]
+    reorder_query_key_rows(to_file_order)              # the loader's step 3 left out
+    wrong = model(paris_ids)[0][0, -1]
+    reorder_query_key_rows(to_our_order)               # and put back
+    assert torch.equal(model(paris_ids)[0][0, -1], right)
+print(f"next token with the rows reordered: {tokenizer.decode([right.argmax().item()])!r}; "
+      f"left in the file's order: {tokenizer.decode([wrong.argmax().item()])!r}")
+assert "Paris" in tokenizer.decode([right.argmax().item()])
+assert "Paris" not in tokenizer.decode([wrong.argmax().item()])
 
 # %% [markdown] id="655d03b0"
 # And the first answer, greedy (the most probable token at every step), streamed piece by piece
@@ -278,8 +346,16 @@ assert "Paris" in answer
 # not compared by nbval: a timing
 n_answer = len(tokenizer.encode(answer)) + 1               # + the end-of-turn token
 print(f"{n_answer} tokens in {seconds:.1f} s ({n_answer / seconds:.1f} tokens per second)")
+weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+print(f"each token reads all {weight_bytes / 1e6:.0f} MB of float32 weights: "
+      f"{n_answer * weight_bytes / seconds / 1e9:.1f} GB per second of weights read")
 
 # %% [markdown] id="233820ac"
+# The rate above varies from machine to machine and from run to run. Generating one token reads
+# every weight once, so a CPU's memory bandwidth (how many GB per second it can read) bounds the
+# rate, and other programs on the same cores slow it further. llama.cpp computes directly on the
+# file's 4-bit blocks and so reads several times fewer bytes per token than our float32 copy.
+#
 # ## 4. What grouped-query attention saves
 #
 # Generation keeps the keys and values of every token already read (the KV cache). With standard
@@ -383,9 +459,11 @@ longest = max(len(tokenizer.encode(p)) for p in passages)
 assert longest <= 1024                              # SmolLM2 sees each passage in one window
 print(f"context per token: SmolLM2 up to {longest - 1} tokens (its longest passage has "
       f"{longest}); chapter 4's GPT up to {small_gpt.cfg.max_seq_len - 1}")
-print(f"{'model':<26}{'nats/char':>10}{'nats/token':>12}{'perplexity/token':>18}")
+print(f"{'model':<26}{'nats/char':>10}{'nats/token*':>12}{'perplexity/token*':>18}")
 for name, (per_char, per_token_nll) in text_scores.items():
     print(f"{name:<26}{per_char:>10.3f}{per_token_nll:>12.3f}{math.exp(per_token_nll):>18.1f}")
+print(f"* per token: not comparable across the two tokenizers ({cfg.vocab_size:,} vs "
+      f"{small_tok.vocab_size:,} tokens); compare nats/char")
 assert text_scores["SmolLM2-135M"][0] < text_scores["chapter 4's GPT (0.23 M)"][0]
 
 # %% [markdown] id="1e94a551"
@@ -459,9 +537,15 @@ print(f"heads scoring over 0.3: {sum(s > 0.3 for s, _, _ in ranked)} of {len(ran
 assert ranked[0][0] > 0.5
 
 # %% [markdown] id="b614a1df"
-# Attention is a correlation, not a cause. To test that these heads do the copying we **ablate（消融）** them (chapter 7's `masked_heads`: their output is zeroed before the output projection)
-# and measure the loss on the second copy: removing the top induction heads should hurt far more
-# than removing as many heads picked at random.
+# Attention is a correlation, not a cause. To test that these heads do the copying we
+# **ablate（消融）** them with `minillm.interpret.ablate_heads`: their output is set to zero before
+# the output projection (the switch chapter 7's pruning uses, `minillm.attention.masked_heads`).
+# Zero is one choice of replacement; others replace a head's output by its mean over many inputs
+# (mean ablation) or by its output on another input (resample ablation), which keep the next
+# layers' inputs closer to what they saw in training. We measure the loss on the second copy:
+# removing the top induction heads should hurt far more than removing as many heads picked at
+# random. The random heads are drawn from the same layers as the top ones (and not among them), so
+# that both remove heads at the same depth.
 
 # %% id="d2883ec4"
 N_ABLATE = 6
@@ -475,11 +559,15 @@ def second_copy_loss(heads):
 
 
 ablation = {"none": second_copy, f"top {N_ABLATE} induction heads": second_copy_loss(top_heads)}
-all_heads = [(layer, head) for layer in range(cfg.n_layers) for head in range(cfg.n_heads)]
+top_layers = range(min(layer for layer, _ in top_heads), max(layer for layer, _ in top_heads) + 1)
+same_layers = [(layer, head) for layer in top_layers for head in range(cfg.n_heads)
+               if (layer, head) not in top_heads]
+print(f"random heads drawn from layers {top_layers[0]}-{top_layers[-1]} "
+      f"({len(same_layers)} heads, the top {N_ABLATE} left out)")
 pick = np.random.default_rng(0)
 random_losses = []
 for _ in range(3):
-    random_heads = [all_heads[i] for i in pick.choice(len(all_heads), N_ABLATE, replace=False)]
+    random_heads = [same_layers[i] for i in pick.choice(len(same_layers), N_ABLATE, replace=False)]
     random_losses.append(second_copy_loss(random_heads))
 ablation[f"{N_ABLATE} random heads (mean of 3 draws)"] = float(np.mean(random_losses))
 for name, loss in ablation.items():
@@ -511,8 +599,11 @@ answer_rank = (lens_logits > lens_logits[:, answer_id:answer_id + 1]).sum(-1) + 
 print(f"the model's next token: {tokenizer.decode([answer_id])!r}")
 for layer in (0, 10, 20, 24, 26, 28, 30):
     top = lens_logits[layer].argmax().item()
-    print(f"after layer {layer:>2}: rank of the answer {answer_rank[layer].item():>6,}, "
+    where = "embeddings    " if layer == 0 else f"after layer {layer:>2}"
+    print(f"{where}: rank of the answer {answer_rank[layer].item():>6,}, "
           f"probability {answer_prob[layer].item():.3f}; top token {tokenizer.decode([top])!r}")
+print(f"the input's last token: {tokenizer.decode(lens_ids[0, -1:].tolist())!r}")
+assert lens_logits[0].argmax().item() == lens_ids[0, -1].item()   # the lens on the embeddings
 
 # %% id="ebf558c6"
 fig, (ax_rank, ax_prob) = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -535,8 +626,12 @@ print(f"the answer is the top token from layer {first_top} on, and its probabili
 assert "Paris" in tokenizer.decode([answer_id]) and first_top > cfg.n_layers // 2
 
 # %% [markdown] id="fcd5eace"
-# For this prompt, for most of the depth the answer is nowhere near the top of the list; it rises
-# in the last layers. That is one prompt and one token: an example of what the lens shows, not a
+# Entry 0 of the stream is the embedding of the input's last token, before any layer. Read with the
+# tied head, its top token is that token itself (' is', asserted): the head scores every token by
+# the dot product of its embedding with the stream, and an embedding is most similar to itself.
+# The tokens on top in the middle layers ('.', ',') are frequent tokens, and ' city' at layer 28 is
+# a plausible continuation ("… is the city of …"). For this prompt, for most of the depth the
+# answer is nowhere near the top of the list; it rises in the last layers. That is one prompt and one token: an example of what the lens shows, not a
 # rule about where answers appear. And the lens is only a rough view, since the early layers'
 # streams were never trained to be read by the final head: Belrose et al. (2023) found the logit
 # lens unreliable in early layers, and trained a small affine map per layer (the *tuned lens*)
@@ -558,8 +653,9 @@ assert "Paris" in tokenizer.decode([answer_id]) and first_top > cfg.n_layers // 
 # also uses a 16th code, −8), 4.5 bits per weight. A caveat: the weights we start from are already
 # the file's 4-bit values (the original 16-bit weights are not in the file), so this measures how
 # much each scheme damages *these* weights. Our blocks of 32 even line up with the file's: each
-# block already holds only 16 evenly spaced values, so re-quantizing it in Q4_1's own form (a
-# minimum plus a step) would lose nothing; the symmetric int4 loses because its 15 levels are
+# block already holds only 16 evenly spaced values, and (checked below) every block of the file uses both its lowest code 0 and its highest
+# code 15, so re-quantizing it in Q4_1's own form (minimum = the block's smallest number, step =
+# its range / 15) would give back the same minimum, step and codes and lose nothing; the symmetric int4 loses because its 15 levels are
 # centred on 0, not on the block's range.
 
 # %% id="29b46635"
@@ -581,10 +677,11 @@ def int4_per_block(weight, block=32):
 def bits_per_weight_of(scheme):
     numbers = sum(m.weight.numel() for m in layer_linears.values())
     rows = sum(m.out_features for m in layer_linears.values())
-    scales = {"file: Q4_1": numbers / 32 * 32,          # two float16 (d, m) per block of 32
+    blocks = numbers / 32
+    scales = {"file: Q4_1": blocks * (16 + 16),         # two float16 (d, m) per block of 32
               "int8 per row": rows * 32,                # one float32 scale per row
               "int4 per row": rows * 32,
-              "int4 per block of 32": numbers / 32 * 16}   # one float16 scale per block
+              "int4 per block of 32": blocks * 16}      # one float16 scale per block
     codes = 8 if scheme == "int8 per row" else 4
     return codes + scales[scheme] / numbers
 
@@ -595,12 +692,24 @@ def replace_layer_weights(transform):           # in place, one matrix at a time
         module.weight.copy_(transform(module.weight))
 
 
+file_reader = gguf.GGUFReader(str(path))      # opened once, for the check and to restore
+
+
 @torch.no_grad()
-def restore_file_weights():
-    reader = gguf.GGUFReader(str(path))
+def restore_file_weights(reader):
     for name, module in layer_linears.items():
         module.weight.copy_(gguf_llama_weight(reader, name, cfg))
 
+
+def codes_span_0_to_15(tensor):               # every Q4_1 block (20 bytes) uses codes 0 and 15
+    packed = tensor.data.reshape(-1, 20)[:, 4:]
+    low, high = packed & 0x0F, packed >> 4
+    return bool(((np.minimum(low, high).min(1) == 0) & (np.maximum(low, high).max(1) == 15)).all())
+
+
+full_span = [codes_span_0_to_15(t) for t in file_reader.tensors if t.tensor_type.name == "Q4_1"]
+print(f"every block of the {len(full_span)} Q4_1 tensors uses codes 0 and 15: {all(full_span)}")
+assert all(full_span)
 
 with torch.no_grad():
     file_logits, _ = model(check_ids)
@@ -612,12 +721,13 @@ for scheme, transform in schemes.items():
     replace_layer_weights(transform)
     per_char, _ = nats_per_char(model, tokenizer, window=1024)
     reply = "".join(chat(model, tokenizer, conversation, max_new_tokens=12))
-    restore_file_weights()
+    restore_file_weights(file_reader)
     quant_scores[scheme] = (bits_per_weight_of(scheme), per_char, reply)
 for scheme, (bits, per_char, reply) in quant_scores.items():
     print(f"{scheme:<22}{bits:>5.2f} bits/weight  {per_char:.3f} nats/char   {reply!r}")
 with torch.no_grad():
     assert torch.equal(model(check_ids)[0], file_logits)     # the file's weights are back
+del file_reader
 
 # %% id="0ac8b512"
 fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -694,8 +804,9 @@ print("contains 巴黎 (Paris):", "巴黎" in reply_zh)
 #
 # ## 10. Calibration（校准）: what its zero-shot answers are worth
 #
-# Zero-shot classification asks the chat model a question and reads its answer: chapter 5 did it
-# with a toy model. With a real one we can measure it properly. We ask about short reviews from
+# Zero-shot classification asks the model a question and reads its answer: chapter 5 did it with
+# a toy model, and with SmolLM2 without the chat template. Here we use the chat template, as the
+# model was fine-tuned to be asked, and measure its bias. We ask about short reviews from
 # `minillm.tasks.sentiment_task` (the test side of its split; a few labelled ones from the train
 # side) and, instead of generating, read the probabilities of the two possible first words of the
 # answer, "Positive" and "Negative", at the assistant's first position. In detail:
@@ -723,7 +834,7 @@ def review_prompt(review):
 
 @torch.no_grad()
 def log_odds(reviews, batch=10):
-    scores, label_mass, top_is_positive = [], [], []
+    scores, label_mass, top_is_positive, top_token = [], [], [], []
     for start in range(0, len(reviews), batch):
         ids = [tokenizer.encode(review_prompt(r), allowed_special=True)
                for r in reviews[start:start + batch]]
@@ -735,8 +846,11 @@ def log_odds(reviews, batch=10):
         scores.append(logp[:, label_ids[1]].logsumexp(-1) - logp[:, label_ids[0]].logsumexp(-1))
         label_mass.append(logp[:, label_ids[0] + label_ids[1]].exp().sum(-1))
         top_is_positive.append(logp[:, label_ids[0] + label_ids[1]].argmax(-1) >= 3)
-    # log-odds; p(one of the six label tokens); is the most probable of the six a positive one
-    return torch.cat(scores), torch.cat(label_mass), torch.cat(top_is_positive)
+        top_token.append(logp.argmax(-1))
+    # log-odds; p(one of the six label tokens); is the most probable of the six a positive one;
+    # the most probable first token of all
+    return (torch.cat(scores), torch.cat(label_mass), torch.cat(top_is_positive),
+            torch.cat(top_token))
 
 
 calib_texts, calib_labels = sentiment_task(24, seed=0, split="train")   # 24 labelled, to calibrate
@@ -744,12 +858,17 @@ test_texts, test_labels = sentiment_task(64, seed=0, split="test")      # 64 oth
 print("test reviews also among the labelled ones:", len(overlap(calib_texts, test_texts)))
 assert not overlap(calib_texts, test_texts)
 calib_scores = log_odds(calib_texts)[0]
-test_scores, test_mass, test_top_positive = log_odds(test_texts)
+test_scores, test_mass, test_top_positive, test_top = log_odds(test_texts)
 calib_y, test_y = torch.tensor(calib_labels), torch.tensor(test_labels)
 print(f"test reviews: {len(test_y)}, {int(test_y.sum())} positive; "
       f"log-odds above 0: {int((test_scores > 0).sum())}")
 print(f"probability of the six label tokens as the first word: mean "
       f"{test_mass.mean():.2f}")
+first_words = [tokenizer.decode([i]) for i in test_top.tolist()]
+common = max(set(first_words), key=first_words.count)
+print(f"the most probable first token of all: {common!r} for {first_words.count(common)} of "
+      f"{len(first_words)} reviews; one of the six label tokens for "
+      f"{sum(i in label_ids[0] + label_ids[1] for i in test_top.tolist())}")
 agree = int((test_top_positive == (test_scores > 0)).sum())
 print(f"the most probable of the six is a positive one for {int(test_top_positive.sum())} "
       f"reviews; it agrees with the sign of the log-odds on {agree} of {len(test_y)}")
@@ -766,13 +885,14 @@ def best_threshold(scores, labels):              # the midpoint that classifies 
 
 
 content_free = log_odds(["N/A"])[0].item()          # Zhao et al. 2021: a review with no content
-thresholds = {"the model's answer (0)": 0.0, "content-free input 'N/A'": content_free,
+thresholds = {"0 (no calibration)": 0.0, "content-free input 'N/A'": content_free,
               "fitted on the 24 labelled reviews": best_threshold(calib_scores, calib_y)}
 for name, threshold in thresholds.items():
     print(f"threshold {threshold:+.2f}  {name:<36} test accuracy "
           f"{accuracy(test_scores, test_y, threshold):.2f}")
 ranking = (test_scores[test_y == 1][:, None] > test_scores[test_y == 0][None, :]).float().mean()
-# (ties would count 1/2 in the AUC's definition; with float scores there are none)
+# (ties would count 1/2 in the AUC's definition; here there are none, asserted)
+assert not (test_scores[test_y == 1][:, None] == test_scores[test_y == 0][None, :]).any()
 print(f"ranking quality (AUC: P(a positive review scores above a negative one)): {ranking:.2f}")
 
 jitter = torch.Generator().manual_seed(0)
@@ -784,10 +904,10 @@ for label, name in ((0, "negative reviews"), (1, "positive reviews")):
 for (name, threshold), style in zip(thresholds.items(), (":", "--", "-")):
     ax.axvline(threshold, color="k", linestyle=style, label=f"{name}")
 ax.set_yticks([])
-ax.set_ylabel("random jitter")
+ax.set_ylabel("class, plus jitter")
 ax.set_xlabel("log p(Positive) − log p(Negative)")
 ax.set_title("The 64 test reviews by log-odds, with the three thresholds\n"
-             "(only the horizontal position means something; the vertical is jitter)")
+             "(vertical: the review's class, spread by random jitter)")
 ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
 plt.show()
 assert accuracy(test_scores, test_y, thresholds["fitted on the 24 labelled reviews"]) > \
@@ -797,8 +917,9 @@ assert 0 < content_free < thresholds["fitted on the 24 labelled reviews"]
 
 # %% [markdown] id="c390818f"
 # The six label tokens get only a small share of the probability (printed): left alone, the model
-# would mostly begin its answer with other words ("This review…"), so the log-odds compare the
-# two one-word answers it could give. They are biased: they lean positive, so at the threshold 0
+# would mostly begin its answer with another word (the most probable first token, printed above,
+# is 'This', as in "This review…"), so the log-odds compare the two one-word answers it could
+# give. They are biased: they lean positive, so at the threshold 0
 # every review is called positive, and the accuracy is the share of positive reviews. Yet the scores *rank*
 # the reviews fairly well (the AUC printed above: the chance that a positive review scores above a
 # negative one; 0.5 is a coin). The information is there; the threshold is wrong. Subtracting the
@@ -819,6 +940,8 @@ assert 0 < content_free < thresholds["fitted on the 24 labelled reviews"]
 #
 # Greedy decoding always gives the same answer. Sampling draws each token from
 # $\mathrm{softmax}(\text{logits} / T)$, optionally limited to the top $k$ tokens (chapter 4).
+# Temperature $T = 0$ means greedy decoding (`chat` takes the most probable token; the seed then
+# changes nothing).
 # Generation on a CPU is slow, so answers are capped at 30 tokens.
 
 # %% id="39f96717"
@@ -854,9 +977,18 @@ from minillm.exercises.real_llm import (
 )
 
 # %% [markdown] id="90406102"
-# **Exercise 1 — bits per weight.** Write `bits_per_weight(kind)` for `"Q8_0"`, `"Q4_1"`,
-# `"F16"` and `"Q4_0"` (one float16 scale $d$ and 32 four-bit codes per block, $x = d\,(q - 8)$):
-# the bits one stored number costs, block scales included.
+# **Exercise 1 — bits per weight.** Write `bits_per_weight(kind)`: the bits one stored number
+# costs, everything the format stores for its blocks included, for `"Q8_0"` and `"Q4_1"`
+# (section 1), `"F16"`, and three formats this file does not use:
+#
+# * `"Q4_0"`: blocks of 32; a float16 scale $d$ and 32 four-bit codes, $x = d\,(q - 8)$;
+# * `"Q5_0"`: blocks of 32; a float16 scale $d$ and 32 five-bit codes, $x = d\,(q - 16)$, stored as
+#   32 low nibbles (16 bytes) plus the 32 fifth bits packed into 4 bytes;
+# * `"Q4_K"`: *super-blocks* of 256 numbers: a float16 scale $d$ and a float16 minimum scale
+#   $d_{\min}$ for the super-block; 8 sub-blocks of 32, each with a 6-bit scale $s$ and a 6-bit
+#   minimum $m$ (so its numbers are $x = d\,s\,q - d_{\min} m$); and 256 four-bit codes $q$.
+#
+# Which of them costs more than Q4_1, and which less?
 
 # %% id="5ea4407c"
 def bits_per_weight(kind):
@@ -909,19 +1041,20 @@ check_decode_q8_0(decode_q8_0_block)
 #
 # | idea | what we measured here | where it lives in minillm |
 # |---|---|---|
-# | GGUF and block quantization | the tensor table; a Q4_1 block decoded by hand; 5 and 8.5 bits per weight | `minillm.np.quants`, `minillm.convert.from_gguf_llama` |
+# | GGUF and block quantization | the tensor table; a Q4_1 block decoded by hand; 5 and 8.5 bits per weight | `minillm.np.quants`, `minillm.convert.from_gguf_llama`, `minillm.convert.rope_pairs_to_halves` |
 # | tokenizer and chat template | bytes per token in English and Chinese; the ChatML prompt | `BPETokenizer.from_gguf`, `minillm.chat.chat_prompt` |
-# | a real model in our classes | `DecoderLM` = the NumPy reference; "Paris" | `minillm.pretrained.load_smollm2`, `minillm.chat.chat` |
+# | a real model in our classes | `DecoderLM` = the NumPy reference; RoPE rows reordered, else no "Paris" | `minillm.pretrained.load_smollm2`, `minillm.chat.chat` |
 # | grouped-query attention | KV-cache bytes per token, 3 vs 9 key/value heads | `MultiHeadAttention(n_kv_heads=...)`, `KVCache` |
 # | perplexity | nats per character against chapter 4's GPT on held-out text | `load_pydoc_gpt`, `split_documents` |
-# | induction heads | attention scores per head; ablation vs random heads | `minillm.interpret`, `minillm.prune.masked_heads` |
+# | induction heads | attention scores per head; ablation vs random heads | `minillm.interpret` (`head_scores`, `ablate_heads`, which calls `minillm.attention.masked_heads`) |
 # | logit lens | rank and probability of the answer by layer | `DecoderLM.residual_stream` |
 # | quantization | nats per character at ≈8, 5, 4.5 and ≈4 bits per weight; per row vs per block | `minillm.quantize`, `minillm.convert.gguf_llama_weight` |
 # | what it does badly | tokens and nats per sentence, English vs Chinese; a Chinese question | `minillm.grammar` (parallel sentences) |
 # | calibration | zero-shot log-odds: threshold 0, content-free, fitted on labels; AUC | `minillm.tasks.sentiment_task` |
 #
 # What is proven equal to Hugging Face, and where: logits within $10^{-4}$, tokenizer ids and the
-# chat template, all in `tests/test_smollm2.py`.
+# chat template, all in `tests/test_smollm2.py` (the logits in its slow test
+# `test_logits_equal_hugging_faces_model_from_the_same_file`).
 #
 # **References.** Allal et al., *SmolLM2: When Smol Goes Big — Data-Centric Training of a Small
 # Language Model* (2025) · Gerganov et al., *llama.cpp* and the GGUF format · Touvron et al.,

@@ -11,9 +11,22 @@ import numpy as np
 from minillm.exercises import as_float, close, try_answer, verdict
 from minillm.np.quants import dequantize_q8_0
 
-# bits per stored number: the block's bytes * 8 / its 32 numbers
-EXPECTED_BITS = {"Q8_0": 34 * 8 / 32, "Q4_1": 20 * 8 / 32, "Q4_0": 18 * 8 / 32, "F16": 16.0}
-CODES_ONLY = {"Q8_0": 8.0, "Q4_1": 4.0, "Q4_0": 4.0, "F16": 16.0}
+# bits per stored number: the bytes (or bits) stored for a block, times 8, over its numbers
+EXPECTED_BITS = {"Q8_0": 34 * 8 / 32, "Q4_1": 20 * 8 / 32, "Q4_0": 18 * 8 / 32, "F16": 16.0,
+                 "Q5_0": (16 + 32 * 5) / 32,                          # d; 4 + 1 bits per code
+                 "Q4_K": (16 + 16 + 8 * (6 + 6) + 256 * 4) / 256}     # d, dmin; 8 x (s, m); codes
+CODES_ONLY = {"Q8_0": 8.0, "Q4_1": 4.0, "Q4_0": 4.0, "F16": 16.0, "Q5_0": 5.0, "Q4_K": 4.0}
+# the usual slips on the two formats that need thought
+KNOWN_SLIPS = {
+    "Q5_0": {4.5: "Q5_0's codes have 5 bits: 4 in a nibble (16 bytes for 32 codes) and the fifth "
+                  "packed with the other 31 into 4 bytes."},
+    "Q4_K": {4 + 32 / 256: "Q4_K's 8 sub-blocks each store a 6-bit scale and a 6-bit minimum too: "
+                           "count them with d and dmin over the 256 numbers.",
+             4 + (32 + 8 * 6) / 256: "each sub-block stores a 6-bit minimum as well as its 6-bit "
+                                     "scale.",
+             5.0: "Q4_K's sub-block scales and minimums are 6 bits each, not float16; only d and "
+                  "dmin (one of each per 256 numbers) are float16."},
+}
 
 
 # ---- exercise 1: bits per weight ----------------------------------------------------------
@@ -29,12 +42,21 @@ def check_bits_per_weight(bits_per_weight):
             return verdict(False, f"return a number of bits, got {answer!r} for {kind!r}.")
         if abs(answer - expected) < 1e-9:
             continue
+        for slip, slip_hint in KNOWN_SLIPS.get(kind, {}).items():
+            if abs(answer - slip) < 1e-9:
+                return verdict(False, slip_hint)
+        if kind == "Q4_K" and abs(answer - CODES_ONLY[kind]) < 1e-9:
+            return verdict(False, "Q4_K also stores d and dmin (float16) per 256 numbers and a "
+                                  "6-bit scale and minimum per sub-block of 32.")
         if kind != "F16" and abs(answer - CODES_ONLY[kind]) < 1e-9:
             return verdict(False, f"{kind} also stores float16 numbers for the whole block "
                                   "(d, and m for Q4_1): spread their bits over its 32 numbers.")
-        return verdict(False, f"{kind}: count the bytes of one block of 32 numbers, times 8, "
-                              "divided by 32.")
-    return verdict(True, "", "Q8_0 8.5, Q4_1 5, Q4_0 4.5 and F16 16 bits per number.")
+        return verdict(False, f"{kind}: count the bits stored for one block (codes, scales and "
+                              "minimums), divided by the numbers in the block.")
+    return verdict(True, "", "Q8_0 8.5, Q4_1 5, Q4_0 4.5, Q5_0 5.5, Q4_K 4.5 and F16 16 bits per "
+                             "number: Q5_0 costs more than Q4_1; Q4_K costs as little as Q4_0 yet "
+                             "keeps a scale and a minimum for every 32 numbers, because it stores "
+                             "them in 6 bits against one float16 pair per 256.")
 
 
 # ---- exercise 2: calibrate with several content-free inputs (Zhao et al. 2021) -----------
