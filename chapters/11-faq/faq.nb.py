@@ -968,8 +968,8 @@ INTERPRET = "08-interpretability/interpretability.ipynb"
 ablated = quote(INTERPRET, "without layer 0 head 0")
 quote(INTERPRET, "at distance 9")
 # the probes' test accuracy after layers 0, 1, ..., 6 (layer 0: the embeddings)
-pretrained_probe = numbers(quote(INTERPRET, "pretrained MiniLM:"))
-random_probe = numbers(quote(INTERPRET, "random MiniLM:"))
+pretrained_probe = numbers(quote(INTERPRET, "pretrained MiniLM, held out:"))
+random_probe = numbers(quote(INTERPRET, "random MiniLM, held out:"))
 top_six = quote("10-real-llm/real_llm.ipynb", "heads removed: top 6 induction")
 random_six = quote("10-real-llm/real_llm.ipynb", "heads removed: 6 random heads")
 assert number_after(ablated, "->") > 10 * number_after(ablated, "loss"), \
@@ -1032,7 +1032,7 @@ smollm2, lead, two, voted = table(APPLICATIONS, "reverses the vote", "SmolLM2", 
                                   "first two sentences", "'voted' sentence")
 # the thresholds on the log-odds, and the test accuracy each gives
 calibrated = quote("10-real-llm/real_llm.ipynb", "fitted on the 24 labelled reviews")
-uncalibrated = quote("10-real-llm/real_llm.ipynb", "the model's answer (0)")
+uncalibrated = quote("10-real-llm/real_llm.ipynb", "0 (no calibration)")
 assert number_before(banned, "with it") == 0 and number_before(digits, "of constrained") == 100, \
     "a mask on the logits guarantees the rule"
 assert number_after(edited, "->") > 0.9, "the edited fact: P('drinks' | the cat) after the edit"
